@@ -1,0 +1,83 @@
+//! Publishing events with bounded in-flight acks and per-subject optimistic
+//! concurrency.
+//!
+//! async-nats holds one permit per un-awaited publish ack (5,000 by default);
+//! holding more deadlocks the publisher. Acks are therefore awaited in a
+//! bounded window ([`Publisher::WINDOW`]).
+
+use async_nats::jetstream::context::PublishErrorKind;
+use async_nats::jetstream::message::PublishMessage;
+use catalog_model::EntityEvent;
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+
+use crate::codec::encode_event;
+use crate::stream::EventLog;
+
+/// What happened to one published event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PublishOutcome {
+    /// Stored at this stream sequence (or, when `duplicate`, already stored
+    /// there under the same event id).
+    Stored { sequence: u64, duplicate: bool },
+    /// The entity's subject had moved on since the expected sequence: another
+    /// producer wrote it. Nothing was stored.
+    Conflict,
+    /// The publish failed; nothing is known to be stored.
+    Failed(String),
+}
+
+/// Publishes entity events to the log.
+#[derive(Clone)]
+pub struct Publisher {
+    log: EventLog,
+}
+
+impl Publisher {
+    /// Most publish acks awaited at once.
+    pub const WINDOW: usize = 512;
+
+    pub fn new(log: EventLog) -> Self {
+        Self { log }
+    }
+
+    /// Publishes each event with `Nats-Expected-Last-Subject-Sequence` set to
+    /// the given sequence (0 = the subject must be empty). Returns one outcome
+    /// per event, in input order. Events for the same entity must not appear
+    /// twice in one call (their order would not be guaranteed).
+    pub async fn publish_all(&self, events: Vec<(EntityEvent, u64)>) -> Vec<PublishOutcome> {
+        let mut outcomes = vec![PublishOutcome::Failed("not sent".into()); events.len()];
+        let mut in_flight = FuturesUnordered::new();
+        let js = self.log.jetstream();
+        for (i, (event, expected)) in events.into_iter().enumerate() {
+            while in_flight.len() >= Self::WINDOW {
+                if let Some((j, outcome)) = in_flight.next().await {
+                    outcomes[j] = outcome;
+                }
+            }
+            let (subject, headers, payload) = encode_event(self.log.prefix(), &event);
+            let message = PublishMessage::build()
+                .payload(payload)
+                .headers(headers)
+                .expected_last_subject_sequence(expected);
+            match js.send_publish(subject, message).await {
+                Ok(ack) => in_flight.push(async move {
+                    let outcome = match ack.await {
+                        Ok(a) => PublishOutcome::Stored {
+                            sequence: a.sequence,
+                            duplicate: a.duplicate,
+                        },
+                        Err(e) if e.kind() == PublishErrorKind::WrongLastSequence => PublishOutcome::Conflict,
+                        Err(e) => PublishOutcome::Failed(e.to_string()),
+                    };
+                    (i, outcome)
+                }),
+                Err(e) => outcomes[i] = PublishOutcome::Failed(e.to_string()),
+            }
+        }
+        while let Some((j, outcome)) = in_flight.next().await {
+            outcomes[j] = outcome;
+        }
+        outcomes
+    }
+}

@@ -1,0 +1,148 @@
+//! Connecting to NATS and creating (or updating) the event stream.
+
+use std::time::Duration;
+
+use async_nats::jetstream::{self, stream};
+use catalog_model::subject;
+
+use crate::config::EventLogConfig;
+
+/// How long JetStream remembers a `Nats-Msg-Id` for de-duplication.
+pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
+/// Largest event accepted by the stream, in bytes.
+pub const MAX_EVENT_BYTES: i32 = 1 << 20;
+
+/// Failures reaching or preparing the event log.
+#[derive(Debug, thiserror::Error)]
+pub enum EventLogError {
+    #[error("invalid event log configuration: {0}")]
+    Config(String),
+    #[error("connecting to NATS at {url}: {source}")]
+    Connect {
+        url: String,
+        #[source]
+        source: async_nats::ConnectError,
+    },
+    #[error("creating or updating JetStream stream {stream}: {source}")]
+    Stream {
+        stream: String,
+        #[source]
+        source: async_nats::jetstream::context::CreateStreamError,
+    },
+    #[error("{context}: {message}")]
+    Nats { context: String, message: String },
+}
+
+/// A connection to the event log, with its stream ready.
+#[derive(Clone)]
+pub struct EventLog {
+    client: async_nats::Client,
+    js: jetstream::Context,
+    config: EventLogConfig,
+}
+
+impl EventLog {
+    /// Connects to NATS and creates the stream, or updates it to the
+    /// expected configuration. Works with nats-server 2.9 and newer: no
+    /// stream field newer than 2.9 is set.
+    pub async fn connect(config: EventLogConfig, client_name: &str) -> Result<Self, EventLogError> {
+        subject::validate_prefix(&config.subject_prefix).map_err(|e| EventLogError::Config(e.to_string()))?;
+        let client = async_nats::ConnectOptions::new()
+            .name(client_name)
+            .connection_timeout(Duration::from_secs(5))
+            .connect(&config.url)
+            .await
+            .map_err(|source| EventLogError::Connect {
+                url: config.url.clone(),
+                source,
+            })?;
+        let version = client.server_info().version;
+        tracing::info!(server = %config.url, %version, stream = %config.stream, "connected to NATS");
+        if version.starts_with("2.9.") || version.starts_with("2.8.") {
+            tracing::warn!(
+                %version,
+                "this NATS server cannot fsync before acknowledging; use >= 2.12.3 with \
+                 `jetstream {{ sync_interval: always }}` in production"
+            );
+        }
+        let js = jetstream::new(client.clone());
+        let log = Self { client, js, config };
+        log.ensure_stream().await?;
+        Ok(log)
+    }
+
+    fn stream_config(&self) -> stream::Config {
+        stream::Config {
+            name: self.config.stream.clone(),
+            subjects: vec![format!("{}.>", self.config.subject_prefix)],
+            storage: stream::StorageType::File,
+            retention: stream::RetentionPolicy::Limits,
+            // The log is the system of record: nothing ages out.
+            max_age: Duration::ZERO,
+            max_messages: -1,
+            max_bytes: -1,
+            max_messages_per_subject: -1,
+            max_message_size: MAX_EVENT_BYTES,
+            duplicate_window: DUPLICATE_WINDOW,
+            // History is never rewritten: no message deletion, no purge.
+            deny_delete: true,
+            deny_purge: true,
+            allow_rollup: false,
+            allow_direct: true,
+            num_replicas: 1,
+            ..Default::default()
+        }
+    }
+
+    async fn ensure_stream(&self) -> Result<(), EventLogError> {
+        self.js
+            .create_or_update_stream(self.stream_config())
+            .await
+            .map(|_| ())
+            .map_err(|source| EventLogError::Stream {
+                stream: self.config.stream.clone(),
+                source,
+            })
+    }
+
+    /// The JetStream context.
+    pub fn jetstream(&self) -> &jetstream::Context {
+        &self.js
+    }
+
+    /// The plain NATS client.
+    pub fn client(&self) -> &async_nats::Client {
+        &self.client
+    }
+
+    /// The configuration this log was opened with.
+    pub fn config(&self) -> &EventLogConfig {
+        &self.config
+    }
+
+    /// The subject prefix.
+    pub fn prefix(&self) -> &str {
+        &self.config.subject_prefix
+    }
+
+    /// The stream handle.
+    pub async fn stream(&self) -> Result<stream::Stream, EventLogError> {
+        self.js
+            .get_stream(&self.config.stream)
+            .await
+            .map_err(|e| EventLogError::Nats {
+                context: format!("getting stream {}", self.config.stream),
+                message: e.to_string(),
+            })
+    }
+
+    /// The stream's last sequence (0 when empty).
+    pub async fn last_sequence(&self) -> Result<u64, EventLogError> {
+        let mut stream = self.stream().await?;
+        let info = stream.info().await.map_err(|e| EventLogError::Nats {
+            context: format!("reading info of stream {}", self.config.stream),
+            message: e.to_string(),
+        })?;
+        Ok(info.state.last_sequence)
+    }
+}

@@ -1,0 +1,130 @@
+//! What the event log already holds, as far as this ingestor cares: for each
+//! entity subject, its last sequence and, if the entity is live, the content
+//! hash and location of its last upsert.
+//!
+//! Loaded at start-up from the last message of every entity subject
+//! (`DeliverPolicy::LastPerSubject`, one message per entity however long the
+//! history), then kept current from publish acks.
+
+use std::collections::HashMap;
+
+use async_nats::jetstream::consumer::{DeliverPolicy, pull};
+use catalog_eventlog::{EventLog, EventLogError, decode_event};
+use catalog_model::{EntityChange, EntityRef, subject};
+use futures::StreamExt;
+
+/// The last published state of a live entity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveEntity {
+    pub content_hash: String,
+    pub location: String,
+}
+
+/// The state of one entity subject.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubjectState {
+    /// Stream sequence of the subject's last event.
+    pub sequence: u64,
+    /// `None` when the last event was a deletion (or could not be decoded).
+    pub live: Option<LiveEntity>,
+}
+
+/// Per-entity state of the log.
+#[derive(Debug, Default)]
+pub struct PublishedState {
+    subjects: HashMap<EntityRef, SubjectState>,
+}
+
+fn nats_err(context: &str, e: impl std::fmt::Display) -> EventLogError {
+    EventLogError::Nats {
+        context: context.to_string(),
+        message: e.to_string(),
+    }
+}
+
+impl PublishedState {
+    /// Reads the last event of every entity subject.
+    pub async fn load(log: &EventLog) -> Result<Self, EventLogError> {
+        let mut state = Self::default();
+        let mut stream = log.stream().await?;
+        let info = stream.info().await.map_err(|e| nats_err("reading stream info", e))?;
+        if info.state.messages == 0 {
+            return Ok(state);
+        }
+        let consumer = stream
+            .create_consumer(pull::OrderedConfig {
+                filter_subject: subject::entity_wildcard(log.prefix()),
+                deliver_policy: DeliverPolicy::LastPerSubject,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| nats_err("creating state-loading consumer", e))?;
+        let mut messages = consumer
+            .messages()
+            .await
+            .map_err(|e| nats_err("reading entity subjects", e))?;
+        while let Some(message) = messages.next().await {
+            let message = message.map_err(|e| nats_err("reading entity subjects", e))?;
+            let info = message.info().map_err(|e| nats_err("reading message metadata", e))?;
+            let (sequence, pending) = (info.stream_sequence, info.pending);
+            state.record_message(log.prefix(), &message.subject, &message.payload, sequence);
+            if pending == 0 {
+                break;
+            }
+        }
+        Ok(state)
+    }
+
+    fn record_message(&mut self, prefix: &str, subject_name: &str, payload: &[u8], sequence: u64) {
+        match decode_event(prefix, subject_name, payload, sequence) {
+            Ok(decoded) => {
+                let live = match decoded.event.change {
+                    EntityChange::Upserted { content_hash, .. } => Some(LiveEntity {
+                        content_hash,
+                        location: decoded.event.source.location,
+                    }),
+                    EntityChange::Deleted => None,
+                };
+                self.set(decoded.event.entity_ref, sequence, live);
+            }
+            Err(reason) => {
+                // Keep the sequence so the next publish's concurrency check
+                // is right; with no live state the entity will be re-published.
+                tracing::warn!(subject = subject_name, sequence, %reason, "undecodable event in the log");
+                if let Ok(r) = subject::parse_entity_subject(prefix, subject_name) {
+                    self.set(r, sequence, None);
+                }
+            }
+        }
+    }
+
+    /// Re-reads one entity's subject after a concurrency conflict.
+    pub async fn refresh(&mut self, log: &EventLog, entity: &EntityRef) -> Result<(), EventLogError> {
+        let subject_name = subject::entity_subject(log.prefix(), entity);
+        let stream = log.stream().await?;
+        match stream.get_last_raw_message_by_subject(&subject_name).await {
+            Ok(m) => {
+                self.record_message(log.prefix(), &subject_name, &m.payload, m.sequence);
+                Ok(())
+            }
+            Err(e) => Err(nats_err(&format!("reading last event of {subject_name}"), e)),
+        }
+    }
+
+    /// Records the outcome of a publish.
+    pub fn set(&mut self, entity: EntityRef, sequence: u64, live: Option<LiveEntity>) {
+        self.subjects.insert(entity, SubjectState { sequence, live });
+    }
+
+    /// The state of one entity's subject.
+    pub fn get(&self, entity: &EntityRef) -> Option<&SubjectState> {
+        self.subjects.get(entity)
+    }
+
+    /// Every live entity.
+    pub fn live(&self) -> impl Iterator<Item = (&EntityRef, &SubjectState, &LiveEntity)> {
+        self.subjects
+            .iter()
+            .filter_map(|(r, s)| s.live.as_ref().map(|l| (r, s, l)))
+    }
+}

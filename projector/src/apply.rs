@@ -1,0 +1,314 @@
+//! Applying a batch of events to the read models in one transaction.
+//!
+//! Set-based: each table gets one statement per batch (`UNNEST` arrays), not
+//! one round trip per event. Within a batch the events of one entity are
+//! folded to the last one for the `entities` and `relations` tables, while
+//! `entity_history` keeps every event.
+
+use std::collections::{BTreeMap, HashSet};
+
+use catalog_eventlog::DecodedEvent;
+use catalog_model::{EntityChange, derive_relations};
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use tokio_postgres::GenericClient;
+use uuid::Uuid;
+
+/// One message of a batch.
+#[derive(Debug, Clone)]
+pub enum BatchItem {
+    /// A valid event.
+    Event(DecodedEvent),
+    /// A message that cannot be applied, kept as a dead letter.
+    Dead {
+        sequence: u64,
+        subject: String,
+        reason: String,
+        payload: Vec<u8>,
+    },
+}
+
+impl BatchItem {
+    /// Stream sequence of the message.
+    pub fn sequence(&self) -> u64 {
+        match self {
+            Self::Event(e) => e.sequence,
+            Self::Dead { sequence, .. } => *sequence,
+        }
+    }
+}
+
+/// What applying a batch did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ApplyOutcome {
+    /// Events that changed the read model.
+    pub applied: usize,
+    /// Events skipped: at or below the checkpoint, or an event id already applied.
+    pub skipped: usize,
+    /// Messages recorded as dead letters.
+    pub dead: usize,
+    /// The checkpoint after the batch.
+    pub checkpoint: u64,
+}
+
+fn seq_i64(seq: u64) -> i64 {
+    i64::try_from(seq).unwrap_or(i64::MAX)
+}
+
+/// The last applied stream sequence for `consumer` (0 when none).
+pub async fn read_checkpoint(client: &impl GenericClient, consumer: &str) -> Result<u64, tokio_postgres::Error> {
+    let row = client
+        .query_opt(
+            "SELECT stream_sequence FROM projector_checkpoints WHERE consumer = $1",
+            &[&consumer],
+        )
+        .await?;
+    Ok(row.map_or(0, |r| u64::try_from(r.get::<_, i64>(0)).unwrap_or(0)))
+}
+
+/// Applies `items` and advances the checkpoint, all in one transaction.
+pub async fn apply_batch(
+    client: &mut tokio_postgres::Client,
+    consumer: &str,
+    mut items: Vec<BatchItem>,
+) -> Result<ApplyOutcome, tokio_postgres::Error> {
+    let tx = client.transaction().await?;
+    tx.execute(
+        "INSERT INTO projector_checkpoints (consumer, stream_sequence) VALUES ($1, 0) ON CONFLICT DO NOTHING",
+        &[&consumer],
+    )
+    .await?;
+    let checkpoint: i64 = tx
+        .query_one(
+            "SELECT stream_sequence FROM projector_checkpoints WHERE consumer = $1 FOR UPDATE",
+            &[&consumer],
+        )
+        .await?
+        .get(0);
+    let checkpoint = u64::try_from(checkpoint).unwrap_or(0);
+    let mut outcome = ApplyOutcome {
+        checkpoint,
+        ..Default::default()
+    };
+    items.sort_by_key(BatchItem::sequence);
+    let total = items.len();
+    items.retain(|i| i.sequence() > checkpoint);
+    outcome.skipped = total - items.len();
+    let Some(last) = items.last().map(BatchItem::sequence) else {
+        tx.commit().await?;
+        return Ok(outcome);
+    };
+
+    let (events, dead) = split(items);
+    outcome.dead = dead.len();
+    insert_dead_letters(&tx, &dead).await?;
+    let events = drop_already_applied(&tx, events).await?;
+    outcome.skipped += total - outcome.skipped - outcome.dead - events.len();
+    outcome.applied = events.len();
+    insert_history(&tx, &events).await?;
+    apply_current_state(&tx, &events).await?;
+
+    tx.execute(
+        "UPDATE projector_checkpoints SET stream_sequence = $2, updated_at = now() WHERE consumer = $1",
+        &[&consumer, &seq_i64(last)],
+    )
+    .await?;
+    tx.commit().await?;
+    outcome.checkpoint = last;
+    Ok(outcome)
+}
+
+type Dead = (u64, String, String, Vec<u8>);
+
+fn split(items: Vec<BatchItem>) -> (Vec<DecodedEvent>, Vec<Dead>) {
+    let mut events = Vec::new();
+    let mut dead = Vec::new();
+    for item in items {
+        match item {
+            BatchItem::Event(e) => events.push(e),
+            BatchItem::Dead {
+                sequence,
+                subject,
+                reason,
+                payload,
+            } => dead.push((sequence, subject, reason, payload)),
+        }
+    }
+    (events, dead)
+}
+
+async fn insert_dead_letters(tx: &impl GenericClient, dead: &[Dead]) -> Result<(), tokio_postgres::Error> {
+    for (sequence, subject, reason, payload) in dead {
+        tracing::warn!(sequence, subject, reason, "dead letter");
+        tx.execute(
+            "INSERT INTO dead_letters (sequence, subject, reason, payload) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (sequence) DO NOTHING",
+            &[&seq_i64(*sequence), subject, reason, payload],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+fn event_uuid(e: &DecodedEvent) -> Uuid {
+    // The codec only lets UUID event ids through.
+    Uuid::parse_str(&e.event.event_id).unwrap_or_default()
+}
+
+/// Drops events whose id was already applied (a duplicate published outside
+/// JetStream's de-duplication window), including duplicates within the batch.
+async fn drop_already_applied(
+    tx: &impl GenericClient,
+    events: Vec<DecodedEvent>,
+) -> Result<Vec<DecodedEvent>, tokio_postgres::Error> {
+    let ids: Vec<Uuid> = events.iter().map(event_uuid).collect();
+    let rows = tx
+        .query("SELECT event_id FROM entity_history WHERE event_id = ANY($1)", &[&ids])
+        .await?;
+    let mut seen: HashSet<Uuid> = rows.iter().map(|r| r.get(0)).collect();
+    Ok(events.into_iter().filter(|e| seen.insert(event_uuid(e))).collect())
+}
+
+fn time_of(e: &DecodedEvent) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(e.event.time_millis).unwrap_or_default()
+}
+
+async fn insert_history(tx: &impl GenericClient, events: &[DecodedEvent]) -> Result<(), tokio_postgres::Error> {
+    let mut seqs = Vec::new();
+    let mut ids = Vec::new();
+    let mut refs = Vec::new();
+    let mut changes = Vec::new();
+    let mut docs: Vec<Option<Value>> = Vec::new();
+    let mut hashes: Vec<Option<String>> = Vec::new();
+    let mut producers = Vec::new();
+    let mut locations = Vec::new();
+    let mut times = Vec::new();
+    for e in events {
+        seqs.push(seq_i64(e.sequence));
+        ids.push(event_uuid(e));
+        refs.push(e.event.entity_ref.to_string());
+        match &e.event.change {
+            EntityChange::Upserted { entity, content_hash } => {
+                changes.push("upserted");
+                docs.push(Some(entity.to_value()));
+                hashes.push(Some(content_hash.clone()));
+            }
+            EntityChange::Deleted => {
+                changes.push("deleted");
+                docs.push(None);
+                hashes.push(None);
+            }
+        }
+        producers.push(e.event.source.producer.clone());
+        locations.push(e.event.source.location.clone());
+        times.push(time_of(e));
+    }
+    tx.execute(
+        "INSERT INTO entity_history \
+           (sequence, event_id, entity_ref, change, entity, content_hash, producer, location, occurred_at) \
+         SELECT * FROM UNNEST($1::int8[], $2::uuid[], $3::text[], $4::text[], $5::jsonb[], $6::text[], \
+                              $7::text[], $8::text[], $9::timestamptz[]) \
+         ON CONFLICT DO NOTHING",
+        &[&seqs, &ids, &refs, &changes, &docs, &hashes, &producers, &locations, &times],
+    )
+    .await?;
+    Ok(())
+}
+
+async fn apply_current_state(tx: &impl GenericClient, events: &[DecodedEvent]) -> Result<(), tokio_postgres::Error> {
+    // Last event per entity wins.
+    let mut last: BTreeMap<String, &DecodedEvent> = BTreeMap::new();
+    for e in events {
+        last.insert(e.event.entity_ref.to_string(), e);
+    }
+    let touched: Vec<String> = last.keys().cloned().collect();
+
+    let mut up = Upserts::default();
+    let mut deleted_refs = Vec::new();
+    let mut deleted_seqs = Vec::new();
+    for (r, e) in &last {
+        match &e.event.change {
+            EntityChange::Upserted { entity, .. } => up.push(r, e, entity),
+            EntityChange::Deleted => {
+                deleted_refs.push(r.clone());
+                deleted_seqs.push(seq_i64(e.sequence));
+            }
+        }
+    }
+    tx.execute(
+        "DELETE FROM entities e USING UNNEST($1::text[], $2::int8[]) AS d(entity_ref, sequence) \
+         WHERE e.entity_ref = d.entity_ref AND e.sequence < d.sequence",
+        &[&deleted_refs, &deleted_seqs],
+    )
+    .await?;
+    tx.execute(
+        "INSERT INTO entities \
+           (entity_ref, uid, kind, namespace, name, spec_type, entity, etag, sequence, event_id, location, updated_at) \
+         SELECT r, id, k, ns, n, t, doc, id::text, s, id, loc, at \
+         FROM UNNEST($1::text[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::jsonb[], \
+                     $8::int8[], $9::text[], $10::timestamptz[]) AS u(r, id, k, ns, n, t, doc, s, loc, at) \
+         ON CONFLICT (entity_ref) DO UPDATE SET \
+           kind = EXCLUDED.kind, namespace = EXCLUDED.namespace, name = EXCLUDED.name, \
+           spec_type = EXCLUDED.spec_type, entity = EXCLUDED.entity, etag = EXCLUDED.etag, \
+           sequence = EXCLUDED.sequence, event_id = EXCLUDED.event_id, location = EXCLUDED.location, \
+           updated_at = EXCLUDED.updated_at \
+         WHERE entities.sequence < EXCLUDED.sequence",
+        &[
+            &up.refs, &up.ids, &up.kinds, &up.namespaces, &up.names, &up.types, &up.docs, &up.seqs, &up.locations,
+            &up.times,
+        ],
+    )
+    .await?;
+
+    // Each entity's relations are replaced wholesale by those of its last version.
+    tx.execute("DELETE FROM relations WHERE originating_ref = ANY($1)", &[&touched])
+        .await?;
+    let (mut origins, mut sources, mut types, mut targets) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (r, e) in &last {
+        if let EntityChange::Upserted { entity, .. } = &e.event.change {
+            for rel in derive_relations(entity) {
+                origins.push(r.clone());
+                sources.push(rel.source.to_string());
+                types.push(rel.relation.as_str());
+                targets.push(rel.target.to_string());
+            }
+        }
+    }
+    tx.execute(
+        "INSERT INTO relations (originating_ref, source_ref, type, target_ref) \
+         SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[]) ON CONFLICT DO NOTHING",
+        &[&origins, &sources, &types, &targets],
+    )
+    .await?;
+    Ok(())
+}
+
+#[derive(Default)]
+struct Upserts {
+    refs: Vec<String>,
+    ids: Vec<Uuid>,
+    kinds: Vec<String>,
+    namespaces: Vec<String>,
+    names: Vec<String>,
+    types: Vec<Option<String>>,
+    docs: Vec<Value>,
+    seqs: Vec<i64>,
+    locations: Vec<String>,
+    times: Vec<DateTime<Utc>>,
+}
+
+impl Upserts {
+    fn push(&mut self, entity_ref: &str, e: &DecodedEvent, entity: &catalog_model::Entity) {
+        let r = entity.entity_ref();
+        self.refs.push(entity_ref.to_string());
+        self.ids.push(event_uuid(e));
+        self.kinds.push(r.kind().to_string());
+        self.namespaces.push(r.namespace().to_string());
+        self.names.push(r.name().to_string());
+        self.types.push(entity.spec_str("type").map(str::to_lowercase));
+        self.docs.push(entity.to_value());
+        self.seqs.push(seq_i64(e.sequence));
+        self.locations.push(e.event.source.location.clone());
+        self.times.push(time_of(e));
+    }
+}

@@ -1,0 +1,54 @@
+//! PostgreSQL connection pools.
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+
+/// Why a pool could not be built.
+#[derive(Debug, thiserror::Error)]
+#[error("PostgreSQL URL {url:?}: {message}")]
+pub struct PoolError {
+    pub url: String,
+    pub message: String,
+}
+
+/// Builds a connection pool for a `postgres://` URL. Connections are opened
+/// lazily, on first use.
+pub fn connect_pool(url: &str, max_size: usize) -> Result<Pool, PoolError> {
+    let pg: tokio_postgres::Config = url.parse().map_err(|e: tokio_postgres::Error| PoolError {
+        url: redact(url),
+        message: e.to_string(),
+    })?;
+    let manager = Manager::from_config(
+        pg,
+        tokio_postgres::NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    Pool::builder(manager).max_size(max_size).build().map_err(|e| PoolError {
+        url: redact(url),
+        message: e.to_string(),
+    })
+}
+
+/// The URL with any password replaced, for messages.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(super::redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(super::redact("postgres://h/db"), "postgres://h/db");
+    }
+}

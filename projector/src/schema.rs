@@ -1,0 +1,35 @@
+//! Read-model schema migrations (`projector/migrations/`), run at start-up.
+
+use deadpool_postgres::Pool;
+
+refinery::embed_migrations!("migrations");
+
+/// An arbitrary constant: the advisory lock that serialises migrations when
+/// several processes start at once.
+const MIGRATION_LOCK: i64 = 0x6361_7461_6c6f_6701;
+
+/// Why migrations failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SchemaError {
+    #[error("connecting to PostgreSQL for migrations: {0}")]
+    Connect(String),
+    #[error("running read-model migrations: {0}")]
+    Migrate(String),
+}
+
+/// Brings the read-model schema up to date.
+pub async fn migrate(pool: &Pool) -> Result<(), SchemaError> {
+    let mut conn = pool.get().await.map_err(|e| SchemaError::Connect(e.to_string()))?;
+    conn.execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
+        .await
+        .map_err(|e| SchemaError::Migrate(e.to_string()))?;
+    let client: &mut tokio_postgres::Client = &mut conn;
+    let result = migrations::runner().run_async(client).await;
+    let unlock = conn.execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK]).await;
+    let report = result.map_err(|e| SchemaError::Migrate(e.to_string()))?;
+    unlock.map_err(|e| SchemaError::Migrate(e.to_string()))?;
+    for m in report.applied_migrations() {
+        tracing::info!(migration = %m, "applied read-model migration");
+    }
+    Ok(())
+}
