@@ -1,1 +1,23 @@
-//! placeholder
+//! The gRPC catalog API (`catalog.v1.CatalogService`) over the read models,
+//! with gRPC health and server reflection.
+//!
+//! Owns: request validation, the SQL that reads the read models ([`query`]),
+//! conversion to the wire types ([`convert`]), opaque page tokens
+//! ([`page_token`]), and the mapping of errors to gRPC status codes
+//! ([`error`]).
+//!
+//! Must never: write the read models (the projector is their only writer),
+//! or put a client-supplied string into SQL text (values are bound
+//! parameters; field paths come from an allow-list).
+
+mod config;
+pub mod convert;
+pub mod error;
+pub mod page_token;
+pub mod query;
+mod server;
+mod service;
+
+pub use config::ApiConfig;
+pub use server::ApiServer;
+pub use service::CatalogApi;

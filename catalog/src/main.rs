@@ -1,1 +1,214 @@
-fn main() {}
+//! `catalog`: the one binary. Each subcommand runs one component; `all` runs
+//! every component in one process for local use.
+
+mod config;
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use catalog_api::ApiServer;
+use catalog_eventlog::EventLog;
+use catalog_ingest::Ingestor;
+use catalog_projector::{Projector, db, schema};
+use catalog_ui_bridge::UiBridge;
+use clap::{Parser, Subcommand};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+
+#[derive(Parser)]
+#[command(name = "catalog", version, about = "Event-sourced software catalog")]
+struct Cli {
+    /// Configuration file (YAML). Every key can also be set with an
+    /// environment variable CATALOG_<SECTION>__<KEY>.
+    #[arg(long, short, global = true, env = "CATALOG_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Read descriptor locations and publish entity events.
+    Ingest,
+    /// Apply entity events to the PostgreSQL read models.
+    Projector,
+    /// Serve the gRPC catalog API.
+    Api,
+    /// Serve the web UI and the REST API.
+    UiBridge,
+    /// Run every component in one process.
+    All,
+    /// Check descriptor files and print every problem found.
+    Validate {
+        /// Files or directories to check.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let cli = Cli::parse();
+    if let Command::Validate { paths } = &cli.command {
+        return validate(paths);
+    }
+    let config = Config::load(cli.config.as_deref())?;
+    let shutdown = CancellationToken::new();
+    tokio::spawn(cancel_on_signal(shutdown.clone()));
+    let mut tasks: JoinSet<anyhow::Result<()>> = JoinSet::new();
+    match cli.command {
+        Command::Ingest => spawn_ingest(&mut tasks, &config, event_log(&config, "catalog-ingest").await?, &shutdown),
+        Command::Projector => {
+            let log = event_log(&config, "catalog-projector").await?;
+            spawn_projector(&mut tasks, &config, log, &shutdown)?;
+        }
+        Command::Api => {
+            spawn_api(&mut tasks, &config, &shutdown).await?;
+        }
+        Command::UiBridge => {
+            spawn_bridge(&mut tasks, &config, &shutdown).await?;
+        }
+        Command::All => {
+            let log = event_log(&config, "catalog").await?;
+            // The read model must exist before the API answers.
+            schema::migrate(&pool(&config)?).await?;
+            spawn_projector(&mut tasks, &config, log.clone(), &shutdown)?;
+            spawn_ingest(&mut tasks, &config, log, &shutdown);
+            let api = spawn_api(&mut tasks, &config, &shutdown).await?;
+            let ui = spawn_bridge(&mut tasks, &config, &shutdown).await?;
+            println!("\nCatalog is up.\n  Web UI and REST API: http://{ui}/\n  gRPC API:            {api}\nPress Ctrl-C to stop.\n");
+        }
+        Command::Validate { .. } => unreachable!("handled above"),
+    }
+    // The first component to stop (or fail) stops the others.
+    let mut result = Ok(());
+    while let Some(joined) = tasks.join_next().await {
+        let outcome = joined.context("component task panicked").and_then(|r| r);
+        if let Err(e) = outcome {
+            tracing::error!(error = %format!("{e:#}"), "component failed; shutting down");
+            if result.is_ok() {
+                result = Err(e);
+            }
+        }
+        shutdown.cancel();
+    }
+    result
+}
+
+async fn cancel_on_signal(shutdown: CancellationToken) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                let _ = ctrl_c.await;
+                shutdown.cancel();
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    tracing::info!("shutting down");
+    shutdown.cancel();
+}
+
+async fn event_log(config: &Config, name: &str) -> anyhow::Result<EventLog> {
+    Ok(EventLog::connect(config.nats.clone(), name).await?)
+}
+
+fn pool(config: &Config) -> anyhow::Result<deadpool_postgres::Pool> {
+    Ok(db::connect_pool(&config.postgres.url, config.postgres.max_connections)?)
+}
+
+fn spawn_ingest(tasks: &mut JoinSet<anyhow::Result<()>>, config: &Config, log: EventLog, shutdown: &CancellationToken) {
+    let (cfg, shutdown) = (config.ingest.clone(), shutdown.clone());
+    tasks.spawn(async move {
+        let ingestor = Ingestor::new(cfg, log).await.context("starting ingest")?;
+        ingestor.run(shutdown).await.context("ingest")
+    });
+}
+
+fn spawn_projector(
+    tasks: &mut JoinSet<anyhow::Result<()>>,
+    config: &Config,
+    log: EventLog,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<()> {
+    let projector = Projector::new(config.projector.clone(), log, pool(config)?);
+    let shutdown = shutdown.clone();
+    tasks.spawn(async move { projector.run(shutdown).await.context("projector") });
+    Ok(())
+}
+
+async fn spawn_api(
+    tasks: &mut JoinSet<anyhow::Result<()>>,
+    config: &Config,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<std::net::SocketAddr> {
+    let server = ApiServer::new(config.api.clone(), pool(config)?);
+    let listener = server.bind().await?;
+    let addr = listener.local_addr()?;
+    let shutdown = shutdown.clone();
+    tasks.spawn(async move { server.run(listener, shutdown).await.context("gRPC API") });
+    Ok(addr)
+}
+
+async fn spawn_bridge(
+    tasks: &mut JoinSet<anyhow::Result<()>>,
+    config: &Config,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<std::net::SocketAddr> {
+    let bridge = UiBridge::new(config.ui_bridge.clone())?;
+    let listener = bridge.bind().await?;
+    let addr = listener.local_addr()?;
+    let shutdown = shutdown.clone();
+    tasks.spawn(async move { bridge.run(listener, shutdown).await.context("UI bridge") });
+    Ok(addr)
+}
+
+/// `catalog validate`: parse every descriptor and print each problem.
+fn validate(paths: &[PathBuf]) -> anyhow::Result<()> {
+    let mut scanner = catalog_ingest::scan::Scanner::new(paths);
+    let scan = scanner.scan();
+    let mut problems = 0;
+    let mut entities = 0;
+    for (location, reason) in &scan.failed_roots {
+        println!("{location}: {reason}");
+        problems += 1;
+    }
+    for (location, contents) in &scan.files {
+        match contents {
+            catalog_ingest::scan::FileContents::Failed(reason) => {
+                println!("{location}: {reason}");
+                problems += 1;
+            }
+            catalog_ingest::scan::FileContents::Parsed { entities: found, errors } => {
+                entities += found.len();
+                for e in errors {
+                    println!("{location}: {e}");
+                    problems += 1;
+                }
+            }
+        }
+    }
+    println!("{entities} valid entities in {} files, {problems} problems", scan.files.len());
+    if problems > 0 {
+        anyhow::bail!("{problems} problems found");
+    }
+    Ok(())
+}

@@ -1,0 +1,30 @@
+use std::net::SocketAddr;
+
+use serde::Deserialize;
+
+/// Configuration of the gRPC API.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiConfig {
+    /// Address to listen on.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// Secret that signs page tokens. Every API replica must share it; when
+    /// empty, a random secret is generated at start-up (tokens then do not
+    /// survive a restart).
+    #[serde(default)]
+    pub page_token_secret: String,
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 50051))
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            listen: default_listen(),
+            page_token_secret: String::new(),
+        }
+    }
+}

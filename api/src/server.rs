@@ -1,0 +1,89 @@
+//! The gRPC server: catalog service, health, reflection.
+
+use catalog_proto::v1::FILE_DESCRIPTOR_SET;
+use catalog_proto::v1::catalog_service_server::CatalogServiceServer;
+use deadpool_postgres::Pool;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tonic::codec::CompressionEncoding;
+use tonic::transport::Server;
+use tonic::transport::server::TcpIncoming;
+
+use crate::config::ApiConfig;
+use crate::service::CatalogApi;
+
+/// Largest request accepted, in bytes.
+pub const MAX_REQUEST_BYTES: usize = 4 << 20;
+
+/// Failures starting or running the server.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("binding gRPC API to {addr}: {source}")]
+    Bind {
+        addr: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("building reflection service: {0}")]
+    Reflection(String),
+    #[error("gRPC server: {0}")]
+    Serve(String),
+}
+
+/// The gRPC API server.
+pub struct ApiServer {
+    config: ApiConfig,
+    pool: Pool,
+}
+
+impl ApiServer {
+    pub fn new(config: ApiConfig, pool: Pool) -> Self {
+        Self { config, pool }
+    }
+
+    /// Binds the configured address.
+    pub async fn bind(&self) -> Result<TcpListener, ServerError> {
+        TcpListener::bind(self.config.listen)
+            .await
+            .map_err(|source| ServerError::Bind {
+                addr: self.config.listen,
+                source,
+            })
+    }
+
+    /// Serves on `listener` until `shutdown` is cancelled; in-flight calls
+    /// are allowed to finish.
+    pub async fn run(self, listener: TcpListener, shutdown: CancellationToken) -> Result<(), ServerError> {
+        let (health, health_service) = tonic_health::server::health_reporter();
+        health
+            .set_serving::<CatalogServiceServer<CatalogApi>>()
+            .await;
+        let reflection = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1()
+            .map_err(|e| ServerError::Reflection(e.to_string()))?;
+        let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1alpha()
+            .map_err(|e| ServerError::Reflection(e.to_string()))?;
+        let catalog = CatalogServiceServer::new(CatalogApi::new(self.pool, &self.config.page_token_secret))
+            .accept_compressed(CompressionEncoding::Gzip)
+            .accept_compressed(CompressionEncoding::Zstd)
+            .send_compressed(CompressionEncoding::Gzip)
+            .send_compressed(CompressionEncoding::Zstd)
+            .max_decoding_message_size(MAX_REQUEST_BYTES);
+        if let Ok(addr) = listener.local_addr() {
+            tracing::info!(%addr, "gRPC API listening");
+        }
+        Server::builder()
+            .add_service(health_service)
+            .add_service(reflection)
+            .add_service(reflection_v1alpha)
+            .add_service(catalog)
+            .serve_with_incoming_shutdown(TcpIncoming::from(listener), shutdown.cancelled_owned())
+            .await
+            .map_err(|e| ServerError::Serve(e.to_string()))
+    }
+}

@@ -1,0 +1,31 @@
+use std::net::SocketAddr;
+
+use serde::Deserialize;
+
+/// Configuration of the UI bridge.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UiBridgeConfig {
+    /// Address to listen on.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// URL of the gRPC API.
+    #[serde(default = "default_api_url")]
+    pub api_url: String,
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 7007))
+}
+fn default_api_url() -> String {
+    "http://127.0.0.1:50051".into()
+}
+
+impl Default for UiBridgeConfig {
+    fn default() -> Self {
+        Self {
+            listen: default_listen(),
+            api_url: default_api_url(),
+        }
+    }
+}
