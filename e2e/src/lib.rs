@@ -1,1 +1,177 @@
-//! End-to-end tests live in tests/.
+//! The whole pipeline in one process, for end-to-end tests and benchmarks:
+//! event log on a real NATS server, read model in a real PostgreSQL
+//! database, the gRPC API and the UI bridge on ephemeral ports.
+//!
+//! Each [`Pipeline`] uses its own stream, subject prefix and database (from
+//! [`TestEnv`]), so pipelines run side by side and clean up after themselves.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use catalog_api::{ApiConfig, ApiServer};
+use catalog_eventlog::{EventLog, EventLogConfig};
+use catalog_ingest::{IngestConfig, Ingestor};
+use catalog_projector::{Projector, ProjectorConfig, db, schema};
+use catalog_proto::v1::catalog_service_client::CatalogServiceClient;
+use catalog_test_support::TestEnv;
+use catalog_ui_bridge::{UiBridge, UiBridgeConfig};
+use deadpool_postgres::Pool;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::Channel;
+
+pub use catalog_test_support::wait_for;
+
+/// The event log configuration of a test environment.
+pub fn log_config(env: &TestEnv) -> EventLogConfig {
+    EventLogConfig {
+        url: env.nats_url.clone(),
+        stream: env.stream.clone(),
+        subject_prefix: env.subject_prefix.clone(),
+    }
+}
+
+/// Connects to the environment's event log (creating its stream).
+pub async fn connect_log(env: &TestEnv) -> EventLog {
+    EventLog::connect(log_config(env), "catalog-test")
+        .await
+        .unwrap_or_else(|e| panic!("connecting to the event log: {e}"))
+}
+
+/// A pool on the environment's database, with the read-model schema in place.
+pub async fn migrated_pool(env: &TestEnv) -> Pool {
+    let pool = db::connect_pool(&env.pg_url, 8).unwrap_or_else(|e| panic!("{e}"));
+    schema::migrate(&pool).await.unwrap_or_else(|e| panic!("{e}"));
+    pool
+}
+
+/// A running projector that can be killed (its task aborted) and restarted.
+pub struct RunningProjector {
+    pub handle: JoinHandle<()>,
+    pub shutdown: CancellationToken,
+}
+
+/// Starts a projector task.
+pub fn start_projector(log: &EventLog, pool: &Pool, config: ProjectorConfig) -> RunningProjector {
+    let shutdown = CancellationToken::new();
+    let projector = Projector::new(config, log.clone(), pool.clone());
+    let token = shutdown.clone();
+    let handle = tokio::spawn(async move {
+        if let Err(e) = projector.run(token).await {
+            panic!("projector failed: {e}");
+        }
+    });
+    RunningProjector { handle, shutdown }
+}
+
+/// Projector settings for tests: small batches, short waits.
+pub fn test_projector_config() -> ProjectorConfig {
+    ProjectorConfig {
+        consumer: "projector".into(),
+        batch_size: 100,
+        batch_wait_ms: 20,
+    }
+}
+
+/// Projector, API and bridge running; ingestion is driven by the caller.
+pub struct Pipeline {
+    pub env: TestEnv,
+    pub log: EventLog,
+    pub pool: Pool,
+    pub api_addr: SocketAddr,
+    pub bridge_addr: SocketAddr,
+    shutdown: CancellationToken,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Pipeline {
+    /// Starts projector, gRPC API and UI bridge on a fresh environment.
+    pub async fn start() -> Self {
+        let env = TestEnv::new().await;
+        let log = connect_log(&env).await;
+        let pool = migrated_pool(&env).await;
+        let shutdown = CancellationToken::new();
+        let mut tasks = Vec::new();
+
+        let projector = start_projector(&log, &pool, test_projector_config());
+        let token = projector.shutdown.clone();
+        let parent = shutdown.clone();
+        tasks.push(tokio::spawn(async move {
+            parent.cancelled().await;
+            token.cancel();
+        }));
+        tasks.push(projector.handle);
+
+        let api = ApiServer::new(
+            ApiConfig {
+                listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+                page_token_secret: "test-secret".into(),
+            },
+            pool.clone(),
+        );
+        let listener = api.bind().await.unwrap_or_else(|e| panic!("{e}"));
+        let api_addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
+        let token = shutdown.clone();
+        tasks.push(tokio::spawn(async move {
+            if let Err(e) = api.run(listener, token).await {
+                panic!("API failed: {e}");
+            }
+        }));
+
+        let bridge = UiBridge::new(UiBridgeConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            api_url: format!("http://{api_addr}"),
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+        let listener = bridge.bind().await.unwrap_or_else(|e| panic!("{e}"));
+        let bridge_addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
+        let token = shutdown.clone();
+        tasks.push(tokio::spawn(async move {
+            if let Err(e) = bridge.run(listener, token).await {
+                panic!("UI bridge failed: {e}");
+            }
+        }));
+
+        Self {
+            env,
+            log,
+            pool,
+            api_addr,
+            bridge_addr,
+            shutdown,
+            tasks,
+        }
+    }
+
+    /// An ingestor over `locations`, publishing to this pipeline's log.
+    pub async fn ingestor(&self, locations: Vec<PathBuf>) -> Ingestor {
+        let config = IngestConfig {
+            locations,
+            poll_interval_ms: 50,
+            producer: "ingest".into(),
+        };
+        Ingestor::new(config, self.log.clone())
+            .await
+            .unwrap_or_else(|e| panic!("starting ingestor: {e}"))
+    }
+
+    /// A gRPC client for the API.
+    pub async fn grpc(&self) -> CatalogServiceClient<Channel> {
+        CatalogServiceClient::connect(format!("http://{}", self.api_addr))
+            .await
+            .unwrap_or_else(|e| panic!("connecting to the API: {e}"))
+    }
+
+    /// The bridge's base URL.
+    pub fn rest_base(&self) -> String {
+        format!("http://{}", self.bridge_addr)
+    }
+
+    /// Stops every component and waits for them.
+    pub async fn stop(mut self) {
+        self.shutdown.cancel();
+        for t in self.tasks.drain(..) {
+            let _ = t.await;
+        }
+    }
+}
