@@ -1,18 +1,30 @@
 //! Read-model rows to `catalog.v1` wire types.
 
-use catalog_proto::v1 as pb;
 use catalog_proto::json_to_struct;
+use catalog_proto::v1 as pb;
 use serde_json::{Map, Value};
 
 use crate::query::EntityRow;
 
 /// Metadata fields that have their own place in `EntityMetadata`.
 const TYPED_METADATA: &[&str] = &[
-    "name", "namespace", "uid", "etag", "title", "description", "labels", "annotations", "tags", "links",
+    "name",
+    "namespace",
+    "uid",
+    "etag",
+    "title",
+    "description",
+    "labels",
+    "annotations",
+    "tags",
+    "links",
 ];
 
 fn str_field(m: &Map<String, Value>, key: &str) -> String {
-    m.get(key).and_then(Value::as_str).unwrap_or_default().to_string()
+    m.get(key)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string()
 }
 
 fn string_map(m: &Map<String, Value>, key: &str) -> std::collections::HashMap<String, String> {
@@ -30,11 +42,19 @@ fn string_map(m: &Map<String, Value>, key: &str) -> std::collections::HashMap<St
 pub fn entity_to_proto(row: EntityRow) -> pb::Entity {
     let empty = Map::new();
     let doc = row.entity.as_object().unwrap_or(&empty);
-    let meta = doc.get("metadata").and_then(Value::as_object).unwrap_or(&empty);
+    let meta = doc
+        .get("metadata")
+        .and_then(Value::as_object)
+        .unwrap_or(&empty);
     let tags = meta
         .get("tags")
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
         .unwrap_or_default();
     let links = meta
         .get("links")

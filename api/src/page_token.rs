@@ -55,7 +55,8 @@ impl PageTokens {
     }
 
     fn mac(&self, data: &[u8]) -> HmacSha256 {
-        let mut mac = <HmacSha256 as Mac>::new_from_slice(&self.key).unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+        let mut mac = <HmacSha256 as Mac>::new_from_slice(&self.key)
+            .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
         mac.update(data);
         mac
     }
@@ -77,8 +78,11 @@ impl PageTokens {
         let (body, sig) = token.split_once('.').ok_or(PageTokenError::Malformed)?;
         let json = B64.decode(body).map_err(|_| PageTokenError::Malformed)?;
         let sig = B64.decode(sig).map_err(|_| PageTokenError::Malformed)?;
-        self.mac(&json).verify_slice(&sig).map_err(|_| PageTokenError::BadSignature)?;
-        let payload: Payload = serde_json::from_slice(&json).map_err(|_| PageTokenError::Malformed)?;
+        self.mac(&json)
+            .verify_slice(&sig)
+            .map_err(|_| PageTokenError::BadSignature)?;
+        let payload: Payload =
+            serde_json::from_slice(&json).map_err(|_| PageTokenError::Malformed)?;
         if payload.v != 1 {
             return Err(PageTokenError::Malformed);
         }
@@ -99,7 +103,10 @@ mod tests {
         let tok = t.encode("q1", "component:default/a");
         assert_eq!(t.decode("q1", &tok).unwrap(), "component:default/a");
         assert_eq!(t.decode("q2", &tok), Err(PageTokenError::WrongQuery));
-        assert_eq!(PageTokens::new("other").decode("q1", &tok), Err(PageTokenError::BadSignature));
+        assert_eq!(
+            PageTokens::new("other").decode("q1", &tok),
+            Err(PageTokenError::BadSignature)
+        );
         let (body, sig) = tok.split_once('.').unwrap();
         let forged = format!("{}.{sig}", B64.encode(br#"{"v":1,"q":"q1","after":"z"}"#));
         assert_eq!(t.decode("q1", &forged), Err(PageTokenError::BadSignature));

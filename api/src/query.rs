@@ -80,7 +80,9 @@ pub struct Filter {
 impl Filter {
     /// Validates a wire filter, naming the offending part on error.
     pub fn parse(filter: Option<&pb::EntityFilter>) -> Result<Self, ApiError> {
-        let Some(filter) = filter else { return Ok(Self::default()) };
+        let Some(filter) = filter else {
+            return Ok(Self::default());
+        };
         if filter.any_of.len() > MAX_CLAUSES {
             return Err(ApiError::InvalidArgument(format!(
                 "filter.any_of has {} clauses; at most {MAX_CLAUSES} are allowed",
@@ -203,7 +205,10 @@ fn row_to_entity(row: &tokio_postgres::Row) -> EntityRow {
     }
 }
 
-async fn attach_relations(client: &impl GenericClient, rows: &mut [EntityRow]) -> Result<(), ApiError> {
+async fn attach_relations(
+    client: &impl GenericClient,
+    rows: &mut [EntityRow],
+) -> Result<(), ApiError> {
     if rows.is_empty() {
         return Ok(());
     }
@@ -217,7 +222,10 @@ async fn attach_relations(client: &impl GenericClient, rows: &mut [EntityRow]) -
         .await?;
     let mut by_source: HashMap<String, Vec<(String, String)>> = HashMap::new();
     for r in rels {
-        by_source.entry(r.get(0)).or_default().push((r.get(1), r.get(2)));
+        by_source
+            .entry(r.get(0))
+            .or_default()
+            .push((r.get(1), r.get(2)));
     }
     for row in rows {
         row.relations = by_source.remove(&row.entity_ref).unwrap_or_default();
@@ -226,9 +234,15 @@ async fn attach_relations(client: &impl GenericClient, rows: &mut [EntityRow]) -
 }
 
 /// One entity by canonical ref.
-pub async fn get_entity(client: &impl GenericClient, entity_ref: &str) -> Result<Option<EntityRow>, ApiError> {
+pub async fn get_entity(
+    client: &impl GenericClient,
+    entity_ref: &str,
+) -> Result<Option<EntityRow>, ApiError> {
     let row = client
-        .query_opt(&format!("SELECT {COLUMNS} FROM entities WHERE entity_ref = $1"), &[&entity_ref])
+        .query_opt(
+            &format!("SELECT {COLUMNS} FROM entities WHERE entity_ref = $1"),
+            &[&entity_ref],
+        )
         .await?;
     let mut rows: Vec<EntityRow> = row.iter().map(row_to_entity).collect();
     attach_relations(client, &mut rows).await?;
@@ -246,9 +260,15 @@ pub async fn list_entities(
 ) -> Result<(Vec<EntityRow>, u64), ApiError> {
     let mut params: Vec<Box<dyn ToSql + Sync + Send>> = Vec::new();
     let condition = filter.to_sql(&mut params);
-    let count_params: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect();
+    let count_params: Vec<&(dyn ToSql + Sync)> = params
+        .iter()
+        .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+        .collect();
     let total: i64 = client
-        .query_one(&format!("SELECT count(*) FROM entities WHERE {condition}"), &count_params)
+        .query_one(
+            &format!("SELECT count(*) FROM entities WHERE {condition}"),
+            &count_params,
+        )
         .await?
         .get(0);
 
@@ -259,7 +279,10 @@ pub async fn list_entities(
     }
     params.push(Box::new(i64::try_from(limit + 1).unwrap_or(i64::MAX)));
     sql.push_str(&format!(" ORDER BY entity_ref LIMIT ${}", params.len()));
-    let page_params: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect();
+    let page_params: Vec<&(dyn ToSql + Sync)> = params
+        .iter()
+        .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+        .collect();
     let rows = client.query(&sql, &page_params).await?;
     let mut rows: Vec<EntityRow> = rows.iter().map(row_to_entity).collect();
     attach_relations(client, &mut rows).await?;

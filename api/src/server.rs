@@ -53,7 +53,11 @@ impl ApiServer {
 
     /// Serves on `listener` until `shutdown` is cancelled; in-flight calls
     /// are allowed to finish.
-    pub async fn run(self, listener: TcpListener, shutdown: CancellationToken) -> Result<(), ServerError> {
+    pub async fn run(
+        self,
+        listener: TcpListener,
+        shutdown: CancellationToken,
+    ) -> Result<(), ServerError> {
         let (health, health_service) = tonic_health::server::health_reporter();
         health
             .set_serving::<CatalogServiceServer<CatalogApi>>()
@@ -68,12 +72,13 @@ impl ApiServer {
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
             .build_v1alpha()
             .map_err(|e| ServerError::Reflection(e.to_string()))?;
-        let catalog = CatalogServiceServer::new(CatalogApi::new(self.pool, &self.config.page_token_secret))
-            .accept_compressed(CompressionEncoding::Gzip)
-            .accept_compressed(CompressionEncoding::Zstd)
-            .send_compressed(CompressionEncoding::Gzip)
-            .send_compressed(CompressionEncoding::Zstd)
-            .max_decoding_message_size(MAX_REQUEST_BYTES);
+        let catalog =
+            CatalogServiceServer::new(CatalogApi::new(self.pool, &self.config.page_token_secret))
+                .accept_compressed(CompressionEncoding::Gzip)
+                .accept_compressed(CompressionEncoding::Zstd)
+                .send_compressed(CompressionEncoding::Gzip)
+                .send_compressed(CompressionEncoding::Zstd)
+                .max_decoding_message_size(MAX_REQUEST_BYTES);
         if let Ok(addr) = listener.local_addr() {
             tracing::info!(%addr, "gRPC API listening");
         }

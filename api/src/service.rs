@@ -31,7 +31,10 @@ impl CatalogApi {
         }
     }
 
-    async fn get_entity(&self, req: pb::GetEntityRequest) -> Result<pb::GetEntityResponse, ApiError> {
+    async fn get_entity(
+        &self,
+        req: pb::GetEntityRequest,
+    ) -> Result<pb::GetEntityResponse, ApiError> {
         let entity_ref: EntityRef = req
             .entity_ref
             .parse()
@@ -45,7 +48,10 @@ impl CatalogApi {
         })
     }
 
-    async fn list_entities(&self, req: pb::ListEntitiesRequest) -> Result<pb::ListEntitiesResponse, ApiError> {
+    async fn list_entities(
+        &self,
+        req: pb::ListEntitiesRequest,
+    ) -> Result<pb::ListEntitiesResponse, ApiError> {
         let filter = Filter::parse(req.filter.as_ref())?;
         let page_size = match usize::try_from(req.page_size).unwrap_or(usize::MAX) {
             0 => DEFAULT_PAGE_SIZE,
@@ -67,7 +73,8 @@ impl CatalogApi {
             )
         };
         let client = self.pool.get().await?;
-        let (mut rows, total) = query::list_entities(&**client, &filter, after.as_deref(), page_size).await?;
+        let (mut rows, total) =
+            query::list_entities(&**client, &filter, after.as_deref(), page_size).await?;
         let next_page_token = if rows.len() > page_size {
             rows.truncate(page_size);
             rows.last()
@@ -91,7 +98,9 @@ impl CatalogService for CatalogApi {
         &self,
         request: Request<pb::GetEntityRequest>,
     ) -> Result<Response<pb::GetEntityResponse>, Status> {
-        Ok(Response::new(CatalogApi::get_entity(self, request.into_inner()).await?))
+        Ok(Response::new(
+            CatalogApi::get_entity(self, request.into_inner()).await?,
+        ))
     }
 
     #[tracing::instrument(skip_all, fields(rpc = "ListEntities"))]
@@ -99,6 +108,8 @@ impl CatalogService for CatalogApi {
         &self,
         request: Request<pb::ListEntitiesRequest>,
     ) -> Result<Response<pb::ListEntitiesResponse>, Status> {
-        Ok(Response::new(CatalogApi::list_entities(self, request.into_inner()).await?))
+        Ok(Response::new(
+            CatalogApi::list_entities(self, request.into_inner()).await?,
+        ))
     }
 }

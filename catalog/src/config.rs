@@ -65,11 +65,13 @@ impl Config {
     pub fn load(path: Option<&Path>) -> anyhow::Result<Self> {
         let file: serde_json::Value = match path {
             Some(p) => {
-                let text = std::fs::read_to_string(p).with_context(|| format!("reading config file {}", p.display()))?;
+                let text = std::fs::read_to_string(p)
+                    .with_context(|| format!("reading config file {}", p.display()))?;
                 if text.trim().is_empty() {
                     serde_json::Value::Object(Default::default())
                 } else {
-                    serde_saphyr::from_str(&text).with_context(|| format!("parsing config file {}", p.display()))?
+                    serde_saphyr::from_str(&text)
+                        .with_context(|| format!("parsing config file {}", p.display()))?
                 }
             }
             None => serde_json::Value::Object(Default::default()),

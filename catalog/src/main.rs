@@ -65,7 +65,12 @@ async fn main() -> anyhow::Result<()> {
     tokio::spawn(cancel_on_signal(shutdown.clone()));
     let mut tasks: JoinSet<anyhow::Result<()>> = JoinSet::new();
     match cli.command {
-        Command::Ingest => spawn_ingest(&mut tasks, &config, event_log(&config, "catalog-ingest").await?, &shutdown),
+        Command::Ingest => spawn_ingest(
+            &mut tasks,
+            &config,
+            event_log(&config, "catalog-ingest").await?,
+            &shutdown,
+        ),
         Command::Projector => {
             let log = event_log(&config, "catalog-projector").await?;
             spawn_projector(&mut tasks, &config, log, &shutdown)?;
@@ -84,7 +89,9 @@ async fn main() -> anyhow::Result<()> {
             spawn_ingest(&mut tasks, &config, log, &shutdown);
             let api = spawn_api(&mut tasks, &config, &shutdown).await?;
             let ui = spawn_bridge(&mut tasks, &config, &shutdown).await?;
-            println!("\nCatalog is up.\n  Web UI and REST API: http://{ui}/\n  gRPC API:            {api}\nPress Ctrl-C to stop.\n");
+            println!(
+                "\nCatalog is up.\n  Web UI and REST API: http://{ui}/\n  gRPC API:            {api}\nPress Ctrl-C to stop.\n"
+            );
         }
         Command::Validate { .. } => unreachable!("handled above"),
     }
@@ -107,15 +114,16 @@ async fn cancel_on_signal(shutdown: CancellationToken) {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot listen for SIGTERM");
-                let _ = ctrl_c.await;
-                shutdown.cancel();
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                    let _ = ctrl_c.await;
+                    shutdown.cancel();
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}
@@ -132,10 +140,18 @@ async fn event_log(config: &Config, name: &str) -> anyhow::Result<EventLog> {
 }
 
 fn pool(config: &Config) -> anyhow::Result<deadpool_postgres::Pool> {
-    Ok(db::connect_pool(&config.postgres.url, config.postgres.max_connections)?)
+    Ok(db::connect_pool(
+        &config.postgres.url,
+        config.postgres.max_connections,
+    )?)
 }
 
-fn spawn_ingest(tasks: &mut JoinSet<anyhow::Result<()>>, config: &Config, log: EventLog, shutdown: &CancellationToken) {
+fn spawn_ingest(
+    tasks: &mut JoinSet<anyhow::Result<()>>,
+    config: &Config,
+    log: EventLog,
+    shutdown: &CancellationToken,
+) {
     let (cfg, shutdown) = (config.ingest.clone(), shutdown.clone());
     tasks.spawn(async move {
         let ingestor = Ingestor::new(cfg, log).await.context("starting ingest")?;
@@ -197,7 +213,10 @@ fn validate(paths: &[PathBuf]) -> anyhow::Result<()> {
                 println!("{location}: {reason}");
                 problems += 1;
             }
-            catalog_ingest::scan::FileContents::Parsed { entities: found, errors } => {
+            catalog_ingest::scan::FileContents::Parsed {
+                entities: found,
+                errors,
+            } => {
                 entities += found.len();
                 for e in errors {
                     println!("{location}: {e}");
@@ -206,7 +225,10 @@ fn validate(paths: &[PathBuf]) -> anyhow::Result<()> {
             }
         }
     }
-    println!("{entities} valid entities in {} files, {problems} problems", scan.files.len());
+    println!(
+        "{entities} valid entities in {} files, {problems} problems",
+        scan.files.len()
+    );
     if problems > 0 {
         anyhow::bail!("{problems} problems found");
     }

@@ -41,7 +41,9 @@ pub async fn connect_log(env: &TestEnv) -> EventLog {
 /// A pool on the environment's database, with the read-model schema in place.
 pub async fn migrated_pool(env: &TestEnv) -> Pool {
     let pool = db::connect_pool(&env.pg_url, 8).unwrap_or_else(|e| panic!("{e}"));
-    schema::migrate(&pool).await.unwrap_or_else(|e| panic!("{e}"));
+    schema::migrate(&pool)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     pool
 }
 

@@ -40,10 +40,15 @@ spec:
   children: []
 ";
 
-async fn get(grpc: &mut pb::catalog_service_client::CatalogServiceClient<tonic::transport::Channel>, r: &str) -> Result<pb::Entity, tonic::Status> {
-    grpc.get_entity(pb::GetEntityRequest { entity_ref: r.into() })
-        .await
-        .map(|r| r.into_inner().entity.unwrap_or_default())
+async fn get(
+    grpc: &mut pb::catalog_service_client::CatalogServiceClient<tonic::transport::Channel>,
+    r: &str,
+) -> Result<pb::Entity, tonic::Status> {
+    grpc.get_entity(pb::GetEntityRequest {
+        entity_ref: r.into(),
+    })
+    .await
+    .map(|r| r.into_inner().entity.unwrap_or_default())
 }
 
 async fn rest(url: &str) -> (u16, Value) {
@@ -61,7 +66,11 @@ async fn stream_messages(p: &Pipeline) -> u64 {
 async fn entity_written_to_a_file_is_served_by_grpc_and_rest_with_the_same_content() {
     let p = Pipeline::start().await;
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("catalog-info.yaml"), format!("{SERVICE}---\n{TEAM}")).unwrap();
+    std::fs::write(
+        dir.path().join("catalog-info.yaml"),
+        format!("{SERVICE}---\n{TEAM}"),
+    )
+    .unwrap();
     let mut ingestor = p.ingestor(vec![dir.path().to_path_buf()]).await;
     let report = ingestor.sync_once().await.unwrap();
     assert_eq!(report.upserted, 2, "{report:?}");
@@ -74,23 +83,36 @@ async fn entity_written_to_a_file_is_served_by_grpc_and_rest_with_the_same_conte
     })
     .await;
     // Refs differing only in case address the same entity.
-    let upper = get(&mut grpc, "Component:Default/MY.SERVICE").await.unwrap();
+    let upper = get(&mut grpc, "Component:Default/MY.SERVICE")
+        .await
+        .unwrap();
     assert_eq!(upper, entity);
     let meta = entity.metadata.clone().unwrap();
     assert_eq!(meta.name, "My.Service");
     assert_eq!(meta.tags, vec!["rust", "grpc"]);
 
-    let (status, body) = rest(&format!("{}/api/catalog/entities/by-name/Component/default/MY.service", p.rest_base())).await;
+    let (status, body) = rest(&format!(
+        "{}/api/catalog/entities/by-name/Component/default/MY.service",
+        p.rest_base()
+    ))
+    .await;
     assert_eq!(status, 200, "{body}");
     // REST carries exactly what gRPC carries...
     assert_eq!(body, catalog_ui_bridge::convert::entity_to_json(&entity));
     // ...and that is the file's descriptor plus what the catalog adds.
     let mut descriptor = body.clone();
     let m = descriptor["metadata"].as_object_mut().unwrap();
-    assert_eq!(m.remove("uid").and_then(|v| v.as_str().map(str::to_string)), Some(meta.uid.clone()));
+    assert_eq!(
+        m.remove("uid").and_then(|v| v.as_str().map(str::to_string)),
+        Some(meta.uid.clone())
+    );
     assert!(m.remove("etag").is_some());
     assert_eq!(m.remove("namespace"), Some(json!("default")));
-    let relations = descriptor.as_object_mut().unwrap().remove("relations").unwrap();
+    let relations = descriptor
+        .as_object_mut()
+        .unwrap()
+        .remove("relations")
+        .unwrap();
     assert_eq!(
         descriptor,
         json!({
@@ -116,10 +138,20 @@ async fn entity_written_to_a_file_is_served_by_grpc_and_rest_with_the_same_conte
         async move { get(&mut g, "group:default/team-a").await.ok() }
     })
     .await;
-    assert_eq!(team.relations, vec![pb::EntityRelation { r#type: "ownerOf".into(), target_ref: "component:default/my.service".into() }]);
+    assert_eq!(
+        team.relations,
+        vec![pb::EntityRelation {
+            r#type: "ownerOf".into(),
+            target_ref: "component:default/my.service".into()
+        }]
+    );
 
     // Listing, filtered by kind and spec.type, through both APIs.
-    let (status, list) = rest(&format!("{}/api/catalog/entities?filter=kind=component,spec.type=SERVICE", p.rest_base())).await;
+    let (status, list) = rest(&format!(
+        "{}/api/catalog/entities?filter=kind=component,spec.type=SERVICE",
+        p.rest_base()
+    ))
+    .await;
     assert_eq!(status, 200);
     assert_eq!(list.as_array().map(Vec::len), Some(1));
     let (_, all) = rest(&format!("{}/api/catalog/entities", p.rest_base())).await;
@@ -148,9 +180,16 @@ async fn updates_and_deletes_flow_through_and_unchanged_rereads_publish_nothing(
     assert_eq!(stream_messages(&p).await, 2);
 
     // An update flows through.
-    std::fs::write(&file, format!("{}---\n{TEAM}", SERVICE.replace("The first version", "The second version"))).unwrap();
+    std::fs::write(
+        &file,
+        format!(
+            "{}---\n{TEAM}",
+            SERVICE.replace("The first version", "The second version")
+        ),
+    )
+    .unwrap();
     assert_eq!(ingestor.sync_once().await.unwrap().upserted, 1);
-    let mut grpc = p.grpc().await;
+    let grpc = p.grpc().await;
     wait_for("the updated description", WAIT, || {
         let mut g = grpc.clone();
         async move {
@@ -166,14 +205,24 @@ async fn updates_and_deletes_flow_through_and_unchanged_rereads_publish_nothing(
     assert_eq!((report.upserted, report.deleted), (0, 1));
     wait_for("the component to be gone", WAIT, || {
         let mut g = grpc.clone();
-        async move { (get(&mut g, "component:default/my.service").await.err()?.code() == tonic::Code::NotFound).then_some(()) }
+        async move {
+            (get(&mut g, "component:default/my.service")
+                .await
+                .err()?
+                .code()
+                == tonic::Code::NotFound)
+                .then_some(())
+        }
     })
     .await;
     std::fs::remove_file(&file).unwrap();
     assert_eq!(ingestor.sync_once().await.unwrap().deleted, 1);
     wait_for("the group to be gone", WAIT, || {
         let mut g = grpc.clone();
-        async move { (get(&mut g, "group:default/team-a").await.err()?.code() == tonic::Code::NotFound).then_some(()) }
+        async move {
+            (get(&mut g, "group:default/team-a").await.err()?.code() == tonic::Code::NotFound)
+                .then_some(())
+        }
     })
     .await;
     // A re-created entity is a new entity, with a new uid.
@@ -196,13 +245,20 @@ async fn running_ingestor_picks_up_edits_and_deletions_without_restart() {
     let ingestor = p.ingestor(vec![dir.path().to_path_buf()]).await;
     let shutdown = tokio_util::sync::CancellationToken::new();
     let running = tokio::spawn(ingestor.run(shutdown.clone()));
-    let url = format!("{}/api/catalog/entities/by-name/group/default/team-a", p.rest_base());
+    let url = format!(
+        "{}/api/catalog/entities/by-name/group/default/team-a",
+        p.rest_base()
+    );
     wait_for("the group via REST", WAIT, || {
         let url = url.clone();
         async move { (rest(&url).await.0 == 200).then_some(()) }
     })
     .await;
-    std::fs::write(&file, TEAM.replace("name: team-a", "name: team-a\n  title: Team A")).unwrap();
+    std::fs::write(
+        &file,
+        TEAM.replace("name: team-a", "name: team-a\n  title: Team A"),
+    )
+    .unwrap();
     wait_for("the new title via REST", WAIT, || {
         let url = url.clone();
         async move { (rest(&url).await.1["metadata"]["title"] == "Team A").then_some(()) }
@@ -224,19 +280,39 @@ async fn invalid_yaml_and_invalid_entities_are_reported_and_do_not_block_the_res
     let p = Pipeline::start().await;
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("good.yaml"), TEAM).unwrap();
-    std::fs::write(dir.path().join("broken.yaml"), "apiVersion: v1\nkind: [Component\n").unwrap();
+    std::fs::write(
+        dir.path().join("broken.yaml"),
+        "apiVersion: v1\nkind: [Component\n",
+    )
+    .unwrap();
     std::fs::write(
         dir.path().join("mixed.yaml"),
-        format!("{SERVICE}---\n{}", TEAM.replace("name: team-a", "name: 'Team B!'")),
+        format!(
+            "{SERVICE}---\n{}",
+            TEAM.replace("name: team-a", "name: 'Team B!'")
+        ),
     )
     .unwrap();
     let mut ingestor = p.ingestor(vec![dir.path().to_path_buf()]).await;
     let report = ingestor.sync_once().await.unwrap();
     assert_eq!(report.upserted, 2, "{report:?}");
-    let broken = report.errors.iter().find(|e| e.contains("broken.yaml")).expect("broken.yaml reported");
+    let broken = report
+        .errors
+        .iter()
+        .find(|e| e.contains("broken.yaml"))
+        .expect("broken.yaml reported");
     assert!(broken.contains("invalid YAML"), "{broken}");
-    let mixed = report.errors.iter().find(|e| e.contains("mixed.yaml")).expect("mixed.yaml reported");
-    assert!(mixed.contains("document 2") && mixed.contains("metadata.name") && mixed.contains("Team B!"), "{mixed}");
+    let mixed = report
+        .errors
+        .iter()
+        .find(|e| e.contains("mixed.yaml"))
+        .expect("mixed.yaml reported");
+    assert!(
+        mixed.contains("document 2")
+            && mixed.contains("metadata.name")
+            && mixed.contains("Team B!"),
+        "{mixed}"
+    );
 
     // A file that breaks after it was ingested keeps its entity.
     std::fs::write(dir.path().join("good.yaml"), "{{{ not yaml").unwrap();
@@ -262,8 +338,16 @@ async fn missing_entities_are_not_found_in_grpc_and_rest() {
     let mut grpc = p.grpc().await;
     let err = get(&mut grpc, "component:default/nope").await.unwrap_err();
     assert_eq!(err.code(), tonic::Code::NotFound);
-    assert!(err.message().contains("component:default/nope"), "{}", err.message());
-    let (status, body) = rest(&format!("{}/api/catalog/entities/by-name/component/default/nope", p.rest_base())).await;
+    assert!(
+        err.message().contains("component:default/nope"),
+        "{}",
+        err.message()
+    );
+    let (status, body) = rest(&format!(
+        "{}/api/catalog/entities/by-name/component/default/nope",
+        p.rest_base()
+    ))
+    .await;
     assert_eq!(status, 404);
     assert_eq!(body["error"]["name"], "NotFoundError");
     // A malformed ref is the client's mistake, not a missing entity.

@@ -60,12 +60,22 @@ pub fn encode_event(prefix: &str, event: &EntityEvent) -> (String, HeaderMap, By
     headers.insert("ce-specversion", CE_SPEC_VERSION);
     headers.insert("ce-id", event.event_id.as_str());
     headers.insert("ce-type", event.ce_type());
-    headers.insert("ce-source", format!("/catalog/{}", event.source.producer).as_str());
-    headers.insert("ce-time", time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true).as_str());
+    headers.insert(
+        "ce-source",
+        format!("/catalog/{}", event.source.producer).as_str(),
+    );
+    headers.insert(
+        "ce-time",
+        time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+            .as_str(),
+    );
     headers.insert("ce-subject", event.entity_ref.to_string().as_str());
     headers.insert("ce-datacontenttype", CONTENT_TYPE);
     let change = match &event.change {
-        EntityChange::Upserted { entity, content_hash } => pb::entity_event::Change::Upserted(pb::EntityUpserted {
+        EntityChange::Upserted {
+            entity,
+            content_hash,
+        } => pb::entity_event::Change::Upserted(pb::EntityUpserted {
             entity_json: entity.canonical_json(),
             content_hash: content_hash.clone(),
         }),
@@ -89,8 +99,14 @@ pub fn encode_event(prefix: &str, event: &EntityEvent) -> (String, HeaderMap, By
 }
 
 /// Decodes and validates an event read from `subject` at `sequence`.
-pub fn decode_event(prefix: &str, subject: &str, payload: &[u8], sequence: u64) -> Result<DecodedEvent, DecodeError> {
-    let proto = pb::EntityEvent::decode(payload).map_err(|e| DecodeError::Protobuf(e.to_string()))?;
+pub fn decode_event(
+    prefix: &str,
+    subject: &str,
+    payload: &[u8],
+    sequence: u64,
+) -> Result<DecodedEvent, DecodeError> {
+    let proto =
+        pb::EntityEvent::decode(payload).map_err(|e| DecodeError::Protobuf(e.to_string()))?;
     if proto.schema_version != pb::EventSchemaVersion::V1 as i32 {
         return Err(DecodeError::SchemaVersion(proto.schema_version));
     }
@@ -116,7 +132,8 @@ pub fn decode_event(prefix: &str, subject: &str, payload: &[u8], sequence: u64) 
     }
     let change = match proto.change.ok_or(DecodeError::NoChange)? {
         pb::entity_event::Change::Upserted(u) => {
-            let entity = Entity::from_json_str(&u.entity_json).map_err(|e| DecodeError::InvalidEntity(e.to_string()))?;
+            let entity = Entity::from_json_str(&u.entity_json)
+                .map_err(|e| DecodeError::InvalidEntity(e.to_string()))?;
             if entity.entity_ref() != &entity_ref {
                 return Err(DecodeError::EntityMismatch {
                     expected: entity_ref.to_string(),
@@ -188,8 +205,14 @@ mod tests {
         let e = event();
         let (subject, headers, payload) = encode_event("catalog", &e);
         assert_eq!(subject, "catalog.entity.component.default.my_2esvc");
-        assert_eq!(headers.get("Nats-Msg-Id").map(|v| v.as_str()), Some("0190e7a2-0000-7000-8000-000000000001"));
-        assert_eq!(headers.get("ce-type").map(|v| v.as_str()), Some("catalog.entity.upserted.v1"));
+        assert_eq!(
+            headers.get("Nats-Msg-Id").map(|v| v.as_str()),
+            Some("0190e7a2-0000-7000-8000-000000000001")
+        );
+        assert_eq!(
+            headers.get("ce-type").map(|v| v.as_str()),
+            Some("catalog.entity.upserted.v1")
+        );
         let d = decode_event("catalog", &subject, &payload, 7).unwrap();
         assert_eq!(d.sequence, 7);
         assert_eq!(d.event, e);
@@ -203,7 +226,12 @@ mod tests {
         ));
         let (_, _, payload) = encode_event("catalog", &event());
         assert!(matches!(
-            decode_event("catalog", "catalog.entity.component.default.other", &payload, 1),
+            decode_event(
+                "catalog",
+                "catalog.entity.component.default.other",
+                &payload,
+                1
+            ),
             Err(DecodeError::SubjectMismatch { .. })
         ));
         let mut e = event();

@@ -67,7 +67,9 @@ impl Publisher {
                             sequence: a.sequence,
                             duplicate: a.duplicate,
                         },
-                        Err(e) if e.kind() == PublishErrorKind::WrongLastSequence => PublishOutcome::Conflict,
+                        Err(e) if e.kind() == PublishErrorKind::WrongLastSequence => {
+                            PublishOutcome::Conflict
+                        }
                         Err(e) => PublishOutcome::Failed(e.to_string()),
                     };
                     (i, outcome)

@@ -46,7 +46,8 @@ impl EventLog {
     /// expected configuration. Works with nats-server 2.9 and newer: no
     /// stream field newer than 2.9 is set.
     pub async fn connect(config: EventLogConfig, client_name: &str) -> Result<Self, EventLogError> {
-        subject::validate_prefix(&config.subject_prefix).map_err(|e| EventLogError::Config(e.to_string()))?;
+        subject::validate_prefix(&config.subject_prefix)
+            .map_err(|e| EventLogError::Config(e.to_string()))?;
         let client = async_nats::ConnectOptions::new()
             .name(client_name)
             .connection_timeout(Duration::from_secs(5))

@@ -95,7 +95,10 @@ impl Ingestor {
 
     /// Scans every location once and publishes what changed.
     pub async fn sync_once(&mut self) -> Result<SyncReport, IngestError> {
-        let mut scanner = self.scanner.take().ok_or_else(|| IngestError::Scan("scanner lost".into()))?;
+        let mut scanner = self
+            .scanner
+            .take()
+            .ok_or_else(|| IngestError::Scan("scanner lost".into()))?;
         let joined = tokio::task::spawn_blocking(move || {
             let scan = scanner.scan();
             (scanner, scan)
@@ -132,13 +135,19 @@ impl Ingestor {
                 entity: f.entity.clone(),
                 content_hash: f.content_hash.clone(),
             };
-            events.push((self.event(entity_ref, &f.location, change), current.map_or(0, |s| s.sequence)));
+            events.push((
+                self.event(entity_ref, &f.location, change),
+                current.map_or(0, |s| s.sequence),
+            ));
         }
         for (entity_ref, subject, live) in self.state.live() {
             let ours = scanner.owns_location(&live.location);
             let kept = retained.iter().any(|r| is_within(&live.location, r));
             if ours && !kept && !found.contains_key(entity_ref) {
-                events.push((self.event(entity_ref, &live.location, EntityChange::Deleted), subject.sequence));
+                events.push((
+                    self.event(entity_ref, &live.location, EntityChange::Deleted),
+                    subject.sequence,
+                ));
             }
         }
         events
@@ -168,7 +177,12 @@ impl Ingestor {
         }
         let refs: Vec<(EntityRef, bool)> = events
             .iter()
-            .map(|(e, _)| (e.entity_ref.clone(), matches!(e.change, EntityChange::Deleted)))
+            .map(|(e, _)| {
+                (
+                    e.entity_ref.clone(),
+                    matches!(e.change, EntityChange::Deleted),
+                )
+            })
             .collect();
         let outcomes = self.publisher.publish_all(events).await;
         for ((entity_ref, deleted), outcome) in refs.into_iter().zip(outcomes) {
@@ -191,7 +205,9 @@ impl Ingestor {
                     self.state.refresh(&self.log, &entity_ref).await?;
                 }
                 PublishOutcome::Failed(reason) => {
-                    report.errors.push(format!("publishing {entity_ref}: {reason}"));
+                    report
+                        .errors
+                        .push(format!("publishing {entity_ref}: {reason}"));
                 }
             }
         }
@@ -201,7 +217,10 @@ impl Ingestor {
 
 /// Whether `location` is `root` or a file below it.
 fn is_within(location: &str, root: &str) -> bool {
-    location == root || location.strip_prefix(root).is_some_and(|rest| rest.starts_with('/'))
+    location == root
+        || location
+            .strip_prefix(root)
+            .is_some_and(|rest| rest.starts_with('/'))
 }
 
 /// Entities found (first definition of a ref wins), and the locations whose
@@ -220,7 +239,9 @@ fn collect(scan: Scan, report: &mut SyncReport) -> (BTreeMap<EntityRef, Found>, 
                 retained.insert(location);
             }
             FileContents::Parsed { entities, errors } => {
-                report.errors.extend(errors.into_iter().map(|e| format!("{location}: {e}")));
+                report
+                    .errors
+                    .extend(errors.into_iter().map(|e| format!("{location}: {e}")));
                 for entity in entities {
                     let entity_ref = entity.entity_ref().clone();
                     if let Some(first) = found.get(&entity_ref) {

@@ -15,7 +15,10 @@ use catalog_model::{Entity, parse_descriptors};
 #[derive(Debug, Clone)]
 pub enum FileContents {
     /// The file parsed; its valid entities, and one message per rejected document.
-    Parsed { entities: Vec<Entity>, errors: Vec<String> },
+    Parsed {
+        entities: Vec<Entity>,
+        errors: Vec<String>,
+    },
     /// The file could not be read or is not valid YAML; nothing in it counts.
     Failed(String),
 }
@@ -116,7 +119,9 @@ impl Scanner {
         let contents = parse_file(path);
         let location = file_location(path);
         match &contents {
-            FileContents::Failed(reason) => tracing::warn!(%location, %reason, "rejected descriptor file"),
+            FileContents::Failed(reason) => {
+                tracing::warn!(%location, %reason, "rejected descriptor file")
+            }
             FileContents::Parsed { errors, .. } => {
                 for reason in errors {
                     tracing::warn!(%location, %reason, "rejected entity");
@@ -168,13 +173,17 @@ fn parse_file(path: &Path) -> FileContents {
 }
 
 fn is_descriptor(path: &Path) -> bool {
-    matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"))
+    matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("yaml" | "yml")
+    )
 }
 
 /// The descriptor files of a root, sorted: the root itself if it is a file,
 /// else every `*.yaml`/`*.yml` regular file below it.
 fn list_descriptor_files(root: &Path) -> Result<Vec<PathBuf>, String> {
-    let meta = std::fs::metadata(root).map_err(|e| format!("cannot read {}: {e}", root.display()))?;
+    let meta =
+        std::fs::metadata(root).map_err(|e| format!("cannot read {}: {e}", root.display()))?;
     if meta.is_file() {
         return Ok(vec![root.to_path_buf()]);
     }
@@ -205,9 +214,19 @@ mod tests {
         let mut s = Scanner::new(&[dir.path().to_path_buf()]);
         let scan = s.scan();
         assert_eq!(scan.files.len(), 2);
-        let broken = scan.files.iter().find(|(k, _)| k.ends_with("broken.yml")).unwrap().1;
+        let broken = scan
+            .files
+            .iter()
+            .find(|(k, _)| k.ends_with("broken.yml"))
+            .unwrap()
+            .1;
         assert!(matches!(broken, FileContents::Failed(m) if m.contains("invalid YAML")));
-        let good = scan.files.iter().find(|(k, _)| k.ends_with("a.yaml")).unwrap().1;
+        let good = scan
+            .files
+            .iter()
+            .find(|(k, _)| k.ends_with("a.yaml"))
+            .unwrap()
+            .1;
         assert!(matches!(good, FileContents::Parsed { entities, .. } if entities.len() == 1));
     }
 

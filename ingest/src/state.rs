@@ -47,7 +47,10 @@ impl PublishedState {
     pub async fn load(log: &EventLog) -> Result<Self, EventLogError> {
         let mut state = Self::default();
         let mut stream = log.stream().await?;
-        let info = stream.info().await.map_err(|e| nats_err("reading stream info", e))?;
+        let info = stream
+            .info()
+            .await
+            .map_err(|e| nats_err("reading stream info", e))?;
         if info.state.messages == 0 {
             return Ok(state);
         }
@@ -65,7 +68,9 @@ impl PublishedState {
             .map_err(|e| nats_err("reading entity subjects", e))?;
         while let Some(message) = messages.next().await {
             let message = message.map_err(|e| nats_err("reading entity subjects", e))?;
-            let info = message.info().map_err(|e| nats_err("reading message metadata", e))?;
+            let info = message
+                .info()
+                .map_err(|e| nats_err("reading message metadata", e))?;
             let (sequence, pending) = (info.stream_sequence, info.pending);
             state.record_message(log.prefix(), &message.subject, &message.payload, sequence);
             if pending == 0 {
@@ -99,7 +104,11 @@ impl PublishedState {
     }
 
     /// Re-reads one entity's subject after a concurrency conflict.
-    pub async fn refresh(&mut self, log: &EventLog, entity: &EntityRef) -> Result<(), EventLogError> {
+    pub async fn refresh(
+        &mut self,
+        log: &EventLog,
+        entity: &EntityRef,
+    ) -> Result<(), EventLogError> {
         let subject_name = subject::entity_subject(log.prefix(), entity);
         let stream = log.stream().await?;
         match stream.get_last_raw_message_by_subject(&subject_name).await {
@@ -107,13 +116,17 @@ impl PublishedState {
                 self.record_message(log.prefix(), &subject_name, &m.payload, m.sequence);
                 Ok(())
             }
-            Err(e) => Err(nats_err(&format!("reading last event of {subject_name}"), e)),
+            Err(e) => Err(nats_err(
+                &format!("reading last event of {subject_name}"),
+                e,
+            )),
         }
     }
 
     /// Records the outcome of a publish.
     pub fn set(&mut self, entity: EntityRef, sequence: u64, live: Option<LiveEntity>) {
-        self.subjects.insert(entity, SubjectState { sequence, live });
+        self.subjects
+            .insert(entity, SubjectState { sequence, live });
     }
 
     /// The state of one entity's subject.

@@ -56,7 +56,10 @@ fn seq_i64(seq: u64) -> i64 {
 }
 
 /// The last applied stream sequence for `consumer` (0 when none).
-pub async fn read_checkpoint(client: &impl GenericClient, consumer: &str) -> Result<u64, tokio_postgres::Error> {
+pub async fn read_checkpoint(
+    client: &impl GenericClient,
+    consumer: &str,
+) -> Result<u64, tokio_postgres::Error> {
     let row = client
         .query_opt(
             "SELECT stream_sequence FROM projector_checkpoints WHERE consumer = $1",
@@ -137,7 +140,10 @@ fn split(items: Vec<BatchItem>) -> (Vec<DecodedEvent>, Vec<Dead>) {
     (events, dead)
 }
 
-async fn insert_dead_letters(tx: &impl GenericClient, dead: &[Dead]) -> Result<(), tokio_postgres::Error> {
+async fn insert_dead_letters(
+    tx: &impl GenericClient,
+    dead: &[Dead],
+) -> Result<(), tokio_postgres::Error> {
     for (sequence, subject, reason, payload) in dead {
         tracing::warn!(sequence, subject, reason, "dead letter");
         tx.execute(
@@ -163,17 +169,26 @@ async fn drop_already_applied(
 ) -> Result<Vec<DecodedEvent>, tokio_postgres::Error> {
     let ids: Vec<Uuid> = events.iter().map(event_uuid).collect();
     let rows = tx
-        .query("SELECT event_id FROM entity_history WHERE event_id = ANY($1)", &[&ids])
+        .query(
+            "SELECT event_id FROM entity_history WHERE event_id = ANY($1)",
+            &[&ids],
+        )
         .await?;
     let mut seen: HashSet<Uuid> = rows.iter().map(|r| r.get(0)).collect();
-    Ok(events.into_iter().filter(|e| seen.insert(event_uuid(e))).collect())
+    Ok(events
+        .into_iter()
+        .filter(|e| seen.insert(event_uuid(e)))
+        .collect())
 }
 
 fn time_of(e: &DecodedEvent) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(e.event.time_millis).unwrap_or_default()
 }
 
-async fn insert_history(tx: &impl GenericClient, events: &[DecodedEvent]) -> Result<(), tokio_postgres::Error> {
+async fn insert_history(
+    tx: &impl GenericClient,
+    events: &[DecodedEvent],
+) -> Result<(), tokio_postgres::Error> {
     let mut seqs = Vec::new();
     let mut ids = Vec::new();
     let mut refs = Vec::new();
@@ -188,7 +203,10 @@ async fn insert_history(tx: &impl GenericClient, events: &[DecodedEvent]) -> Res
         ids.push(event_uuid(e));
         refs.push(e.event.entity_ref.to_string());
         match &e.event.change {
-            EntityChange::Upserted { entity, content_hash } => {
+            EntityChange::Upserted {
+                entity,
+                content_hash,
+            } => {
                 changes.push("upserted");
                 docs.push(Some(entity.to_value()));
                 hashes.push(Some(content_hash.clone()));
@@ -215,7 +233,10 @@ async fn insert_history(tx: &impl GenericClient, events: &[DecodedEvent]) -> Res
     Ok(())
 }
 
-async fn apply_current_state(tx: &impl GenericClient, events: &[DecodedEvent]) -> Result<(), tokio_postgres::Error> {
+async fn apply_current_state(
+    tx: &impl GenericClient,
+    events: &[DecodedEvent],
+) -> Result<(), tokio_postgres::Error> {
     // Last event per entity wins.
     let mut last: BTreeMap<String, &DecodedEvent> = BTreeMap::new();
     for e in events {
@@ -261,9 +282,13 @@ async fn apply_current_state(tx: &impl GenericClient, events: &[DecodedEvent]) -
     .await?;
 
     // Each entity's relations are replaced wholesale by those of its last version.
-    tx.execute("DELETE FROM relations WHERE originating_ref = ANY($1)", &[&touched])
-        .await?;
-    let (mut origins, mut sources, mut types, mut targets) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    tx.execute(
+        "DELETE FROM relations WHERE originating_ref = ANY($1)",
+        &[&touched],
+    )
+    .await?;
+    let (mut origins, mut sources, mut types, mut targets) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for (r, e) in &last {
         if let EntityChange::Upserted { entity, .. } = &e.event.change {
             for rel in derive_relations(entity) {
@@ -305,7 +330,8 @@ impl Upserts {
         self.kinds.push(r.kind().to_string());
         self.namespaces.push(r.namespace().to_string());
         self.names.push(r.name().to_string());
-        self.types.push(entity.spec_str("type").map(str::to_lowercase));
+        self.types
+            .push(entity.spec_str("type").map(str::to_lowercase));
         self.docs.push(entity.to_value());
         self.seqs.push(seq_i64(e.sequence));
         self.locations.push(e.event.source.location.clone());

@@ -24,10 +24,13 @@ pub fn connect_pool(url: &str, max_size: usize) -> Result<Pool, PoolError> {
             recycling_method: RecyclingMethod::Fast,
         },
     );
-    Pool::builder(manager).max_size(max_size).build().map_err(|e| PoolError {
-        url: redact(url),
-        message: e.to_string(),
-    })
+    Pool::builder(manager)
+        .max_size(max_size)
+        .build()
+        .map_err(|e| PoolError {
+            url: redact(url),
+            message: e.to_string(),
+        })
 }
 
 /// The URL with any password replaced, for messages.
@@ -48,7 +51,10 @@ pub fn redact(url: &str) -> String {
 mod tests {
     #[test]
     fn passwords_are_redacted() {
-        assert_eq!(super::redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(
+            super::redact("postgres://u:secret@h/db"),
+            "postgres://u:***@h/db"
+        );
         assert_eq!(super::redact("postgres://h/db"), "postgres://h/db");
     }
 }

@@ -73,7 +73,11 @@ impl Projector {
     }
 
     async fn checkpoint(&self) -> Result<u64, ProjectorError> {
-        let client = self.pool.get().await.map_err(|e| ProjectorError::Postgres(e.to_string()))?;
+        let client = self
+            .pool
+            .get()
+            .await
+            .map_err(|e| ProjectorError::Postgres(e.to_string()))?;
         read_checkpoint(&**client, &self.config.consumer)
             .await
             .map_err(|e| ProjectorError::Postgres(e.to_string()))
@@ -81,7 +85,11 @@ impl Projector {
 
     /// Recreates the durable consumer positioned just after the checkpoint.
     async fn consumer(&self, checkpoint: u64) -> Result<PullConsumer, ProjectorError> {
-        let stream = self.log.stream().await.map_err(|e| ProjectorError::Nats(e.to_string()))?;
+        let stream = self
+            .log
+            .stream()
+            .await
+            .map_err(|e| ProjectorError::Nats(e.to_string()))?;
         let name = &self.config.consumer;
         // Not found is fine: the consumer may not exist yet.
         let _ = stream.delete_consumer(name).await;
@@ -112,7 +120,9 @@ impl Projector {
                 () = shutdown.cancelled() => return Ok(()),
                 batch = self.next_batch(&consumer) => batch?,
             };
-            let Some(last) = batch.last().map(|(_, m)| m.clone()) else { continue };
+            let Some(last) = batch.last().map(|(_, m)| m.clone()) else {
+                continue;
+            };
             let items: Vec<BatchItem> = batch.into_iter().map(|(item, _)| item).collect();
             let outcome = self.apply(items).await?;
             tracing::debug!(
@@ -123,12 +133,18 @@ impl Projector {
                 "applied batch"
             );
             // AckPolicy::All: acknowledging the last message acknowledges the batch.
-            last.double_ack().await.map_err(|e| nats("acknowledging batch")(e.to_string()))?;
+            last.double_ack()
+                .await
+                .map_err(|e| nats("acknowledging batch")(e.to_string()))?;
         }
     }
 
     async fn apply(&self, items: Vec<BatchItem>) -> Result<ApplyOutcome, ProjectorError> {
-        let mut client = self.pool.get().await.map_err(|e| ProjectorError::Postgres(e.to_string()))?;
+        let mut client = self
+            .pool
+            .get()
+            .await
+            .map_err(|e| ProjectorError::Postgres(e.to_string()))?;
         apply_batch(&mut client, &self.config.consumer, items)
             .await
             .map_err(|e| ProjectorError::Postgres(format!("applying batch: {e}")))

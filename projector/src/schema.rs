@@ -19,13 +19,18 @@ pub enum SchemaError {
 
 /// Brings the read-model schema up to date.
 pub async fn migrate(pool: &Pool) -> Result<(), SchemaError> {
-    let mut conn = pool.get().await.map_err(|e| SchemaError::Connect(e.to_string()))?;
+    let mut conn = pool
+        .get()
+        .await
+        .map_err(|e| SchemaError::Connect(e.to_string()))?;
     conn.execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
         .await
         .map_err(|e| SchemaError::Migrate(e.to_string()))?;
     let client: &mut tokio_postgres::Client = &mut conn;
     let result = migrations::runner().run_async(client).await;
-    let unlock = conn.execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK]).await;
+    let unlock = conn
+        .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
+        .await;
     let report = result.map_err(|e| SchemaError::Migrate(e.to_string()))?;
     unlock.map_err(|e| SchemaError::Migrate(e.to_string()))?;
     for m in report.applied_migrations() {

@@ -36,8 +36,10 @@ impl TestEnv {
     /// Creates a fresh database; the stream is created by whoever connects
     /// first (ingest or projector) and deleted on drop.
     pub async fn new() -> Self {
-        let admin_url = std::env::var("CATALOG_TEST_PG_URL").unwrap_or_else(|_| DEFAULT_PG_URL.into());
-        let nats_url = std::env::var("CATALOG_TEST_NATS_URL").unwrap_or_else(|_| DEFAULT_NATS_URL.into());
+        let admin_url =
+            std::env::var("CATALOG_TEST_PG_URL").unwrap_or_else(|_| DEFAULT_PG_URL.into());
+        let nats_url =
+            std::env::var("CATALOG_TEST_NATS_URL").unwrap_or_else(|_| DEFAULT_NATS_URL.into());
         let id = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
         let db_name = format!("catalog_test_{id}");
         let admin = admin_client(&admin_url).await;
@@ -71,9 +73,12 @@ impl TestEnv {
 
     async fn cleanup(admin_url: String, nats_url: String, db_name: String, stream: String) {
         if let Ok(client) = async_nats::connect(&nats_url).await {
-            let _ = async_nats::jetstream::new(client).delete_stream(&stream).await;
+            let _ = async_nats::jetstream::new(client)
+                .delete_stream(&stream)
+                .await;
         }
-        if let Ok((admin, conn)) = tokio_postgres::connect(&admin_url, tokio_postgres::NoTls).await {
+        if let Ok((admin, conn)) = tokio_postgres::connect(&admin_url, tokio_postgres::NoTls).await
+        {
             tokio::spawn(conn);
             let _ = admin
                 .batch_execute(&format!("DROP DATABASE IF EXISTS {db_name} WITH (FORCE)"))
@@ -93,7 +98,10 @@ impl Drop for TestEnv {
         // Drop cannot be async and may run inside a runtime: clean up on a
         // thread with its own runtime and wait for it.
         let _ = std::thread::spawn(move || {
-            if let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
                 rt.block_on(Self::cleanup(args.0, args.1, args.2, args.3));
             }
         })
@@ -150,8 +158,14 @@ mod tests {
 
     #[test]
     fn database_is_replaced_in_urls() {
-        assert_eq!(with_database("postgres://u:p@h:5432/postgres", "x"), "postgres://u:p@h:5432/x");
+        assert_eq!(
+            with_database("postgres://u:p@h:5432/postgres", "x"),
+            "postgres://u:p@h:5432/x"
+        );
         assert_eq!(with_database("postgres://h", "x"), "postgres://h/x");
-        assert_eq!(with_database("postgres://h/db?sslmode=disable", "x"), "postgres://h/x?sslmode=disable");
+        assert_eq!(
+            with_database("postgres://h/db?sslmode=disable", "x"),
+            "postgres://h/x?sslmode=disable"
+        );
     }
 }

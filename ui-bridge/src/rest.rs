@@ -47,9 +47,9 @@ pub fn error_name(status: StatusCode) -> &'static str {
 /// The HTTP status for a gRPC status.
 pub fn status_for(code: tonic::Code) -> StatusCode {
     match code {
-        tonic::Code::InvalidArgument | tonic::Code::OutOfRange | tonic::Code::FailedPrecondition => {
-            StatusCode::BAD_REQUEST
-        }
+        tonic::Code::InvalidArgument
+        | tonic::Code::OutOfRange
+        | tonic::Code::FailedPrecondition => StatusCode::BAD_REQUEST,
         tonic::Code::NotFound => StatusCode::NOT_FOUND,
         tonic::Code::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         tonic::Code::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
@@ -75,7 +75,9 @@ pub fn parse_filters(params: &[String]) -> Result<pb::EntityFilter, String> {
                 None => (part, None),
             };
             if key.is_empty() {
-                return Err(format!("invalid filter {param:?}: condition {part:?} has no key"));
+                return Err(format!(
+                    "invalid filter {param:?}: condition {part:?} has no key"
+                ));
             }
             let key = key.to_lowercase();
             match all_of.iter_mut().find(|c| c.key == key) {
@@ -99,8 +101,12 @@ mod tests {
 
     #[test]
     fn filters_follow_backstage_semantics() {
-        let f = parse_filters(&["kind=component,spec.type=service".into(), "kind=API,kind=group".into(), "metadata.tags".into()])
-            .unwrap();
+        let f = parse_filters(&[
+            "kind=component,spec.type=service".into(),
+            "kind=API,kind=group".into(),
+            "metadata.tags".into(),
+        ])
+        .unwrap();
         assert_eq!(f.any_of.len(), 3);
         assert_eq!(f.any_of[0].all_of.len(), 2);
         assert_eq!(f.any_of[0].all_of[1].key, "spec.type");

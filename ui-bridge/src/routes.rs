@@ -75,10 +75,11 @@ impl Req {
 impl UiBridge {
     /// Prepares the bridge; the API connection is made lazily.
     pub fn new(config: UiBridgeConfig) -> Result<Self, BridgeError> {
-        let endpoint = Endpoint::from_shared(config.api_url.clone()).map_err(|e| BridgeError::ApiUrl {
-            url: config.api_url.clone(),
-            message: e.to_string(),
-        })?;
+        let endpoint =
+            Endpoint::from_shared(config.api_url.clone()).map_err(|e| BridgeError::ApiUrl {
+                url: config.api_url.clone(),
+                message: e.to_string(),
+            })?;
         let catalog = CatalogServiceClient::new(endpoint.connect_lazy());
         Ok(Self {
             config,
@@ -104,13 +105,20 @@ impl UiBridge {
             .route("/static/{*file}", get(static_file))
             .route("/healthz", get(|| async { "ok" }))
             .route("/api/catalog/entities", get(list_entities))
-            .route("/api/catalog/entities/by-name/{kind}/{namespace}/{name}", get(entity_by_name))
+            .route(
+                "/api/catalog/entities/by-name/{kind}/{namespace}/{name}",
+                get(entity_by_name),
+            )
             .layer(TraceLayer::new_for_http())
             .with_state(self.state.clone())
     }
 
     /// Serves on `listener` until `shutdown` is cancelled.
-    pub async fn run(self, listener: TcpListener, shutdown: CancellationToken) -> Result<(), BridgeError> {
+    pub async fn run(
+        self,
+        listener: TcpListener,
+        shutdown: CancellationToken,
+    ) -> Result<(), BridgeError> {
         if let Ok(addr) = listener.local_addr() {
             tracing::info!(%addr, "UI bridge listening");
         }
@@ -148,7 +156,10 @@ async fn entity_by_name(
         .await
         .map_err(|s| {
             if s.code() == tonic::Code::NotFound {
-                req.error(StatusCode::NOT_FOUND, format!("No {kind} entity named '{name}' found in namespace '{namespace}'"))
+                req.error(
+                    StatusCode::NOT_FOUND,
+                    format!("No {kind} entity named '{name}' found in namespace '{namespace}'"),
+                )
             } else {
                 req.grpc_error(s)
             }
@@ -183,7 +194,9 @@ async fn list_entities(
                 _ => {
                     return Err(req.error(
                         StatusCode::BAD_REQUEST,
-                        format!("invalid limit {v:?}: must be a whole number from 1 to {MAX_LIMIT}"),
+                        format!(
+                            "invalid limit {v:?}: must be a whole number from 1 to {MAX_LIMIT}"
+                        ),
                     ));
                 }
             },
@@ -215,9 +228,15 @@ async fn list_entities(
     if let (Some(limit), false) = (limit, page_token.is_empty()) {
         let mut next = String::from("/api/catalog/entities?");
         for f in &filters {
-            next.push_str(&format!("filter={}&", utf8_percent_encode(f, NON_ALPHANUMERIC)));
+            next.push_str(&format!(
+                "filter={}&",
+                utf8_percent_encode(f, NON_ALPHANUMERIC)
+            ));
         }
-        next.push_str(&format!("limit={limit}&after={}", utf8_percent_encode(&page_token, NON_ALPHANUMERIC)));
+        next.push_str(&format!(
+            "limit={limit}&after={}",
+            utf8_percent_encode(&page_token, NON_ALPHANUMERIC)
+        ));
         if let Ok(v) = HeaderValue::from_str(&format!("<{next}>; rel=\"next\"")) {
             response.headers_mut().insert(header::LINK, v);
         }

@@ -1,0 +1,301 @@
+//! The projector's guarantees on real NATS and PostgreSQL: exactly-once
+//! effect across crashes, duplicates and redeliveries; poison messages never
+//! block the stream.
+
+use std::time::Duration;
+
+use catalog_e2e::{connect_log, migrated_pool, start_projector, test_projector_config, wait_for};
+use catalog_eventlog::{PublishOutcome, Publisher, encode_event};
+use catalog_model::{Entity, EntityChange, EntityEvent, EventSource};
+use catalog_projector::apply::{BatchItem, apply_batch, read_checkpoint};
+use catalog_test_support::TestEnv;
+use deadpool_postgres::Pool;
+use serde_json::json;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+fn upsert(name: &str, owner: &str, version: usize) -> EntityEvent {
+    let entity = Entity::from_json(json!({
+        "apiVersion": "backstage.io/v1alpha1", "kind": "Component",
+        "metadata": {"name": name, "description": format!("version {version}")},
+        "spec": {"type": "service", "lifecycle": "production", "owner": owner}
+    }))
+    .unwrap();
+    EntityEvent {
+        event_id: uuid::Uuid::now_v7().to_string(),
+        time_millis: 1_700_000_000_000 + version as i64,
+        source: EventSource {
+            producer: "test".into(),
+            location: "file:/test.yaml".into(),
+        },
+        entity_ref: entity.entity_ref().clone(),
+        change: EntityChange::Upserted {
+            content_hash: entity.content_hash(),
+            entity,
+        },
+    }
+}
+
+fn delete(name: &str) -> EntityEvent {
+    let mut e = upsert(name, "x", 0);
+    e.change = EntityChange::Deleted;
+    e
+}
+
+/// Publishes without concurrency checks (tests write the log directly).
+async fn publish(log: &catalog_eventlog::EventLog, events: Vec<EntityEvent>) -> Vec<u64> {
+    let js = log.jetstream();
+    let mut seqs = Vec::new();
+    for chunk in events.chunks(500) {
+        let mut acks = Vec::new();
+        for e in chunk {
+            let (subject, headers, payload) = encode_event(log.prefix(), e);
+            acks.push(
+                js.publish_with_headers(subject, headers, payload)
+                    .await
+                    .unwrap(),
+            );
+        }
+        for a in acks {
+            seqs.push(a.await.unwrap().sequence);
+        }
+    }
+    seqs
+}
+
+async fn checkpoint(pool: &Pool) -> u64 {
+    let c = pool.get().await.unwrap();
+    read_checkpoint(&**c, "projector").await.unwrap()
+}
+
+/// Everything the read model holds, in a comparable form.
+async fn dump(pool: &Pool) -> Vec<String> {
+    let c = pool.get().await.unwrap();
+    let mut out = Vec::new();
+    for r in c
+        .query("SELECT entity_ref, uid::text, entity::text, etag, sequence FROM entities ORDER BY entity_ref", &[])
+        .await
+        .unwrap()
+    {
+        out.push(format!("E {} {} {} {} {}", r.get::<_, String>(0), r.get::<_, String>(1), r.get::<_, String>(2), r.get::<_, String>(3), r.get::<_, i64>(4)));
+    }
+    for r in c
+        .query("SELECT originating_ref, source_ref, type, target_ref FROM relations ORDER BY 1, 2, 3, 4", &[])
+        .await
+        .unwrap()
+    {
+        out.push(format!("R {} {} {} {}", r.get::<_, String>(0), r.get::<_, String>(1), r.get::<_, String>(2), r.get::<_, String>(3)));
+    }
+    for r in c
+        .query("SELECT sequence, event_id::text, entity_ref, change FROM entity_history ORDER BY sequence", &[])
+        .await
+        .unwrap()
+    {
+        out.push(format!("H {} {} {} {}", r.get::<_, i64>(0), r.get::<_, String>(1), r.get::<_, String>(2), r.get::<_, String>(3)));
+    }
+    out
+}
+
+/// A workload of creates, updates (owner changes move relations) and deletes.
+fn workload(n: usize) -> Vec<EntityEvent> {
+    let mut events = Vec::new();
+    for i in 0..n {
+        events.push(upsert(
+            &format!("svc-{}", i % 400),
+            &format!("team-{}", i % 7),
+            i,
+        ));
+        if i % 11 == 0 {
+            events.push(delete(&format!("svc-{}", (i + 5) % 400)));
+        }
+    }
+    events
+}
+
+#[tokio::test]
+async fn projector_killed_mid_batch_and_restarted_matches_an_uninterrupted_run() {
+    let env = TestEnv::new().await;
+    let log = connect_log(&env).await;
+    let seqs = publish(&log, workload(3000)).await;
+    let last = *seqs.last().unwrap();
+
+    // Interrupted run: killed (task aborted) several times while it works.
+    let pool = migrated_pool(&env).await;
+    let mut config = test_projector_config();
+    config.batch_size = 50;
+    for round in 0..4 {
+        let running = start_projector(&log, &pool, config.clone());
+        let before = checkpoint(&pool).await;
+        wait_for("progress before the kill", WAIT, || {
+            let pool = pool.clone();
+            async move { (checkpoint(&pool).await > before).then_some(()) }
+        })
+        .await;
+        running.handle.abort();
+        let _ = running.handle.await;
+        assert!(checkpoint(&pool).await <= last, "round {round}");
+    }
+    let running = start_projector(&log, &pool, config.clone());
+    wait_for("the interrupted projector to finish", WAIT, || {
+        let pool = pool.clone();
+        async move { (checkpoint(&pool).await == last).then_some(()) }
+    })
+    .await;
+    running.shutdown.cancel();
+    let _ = running.handle.await;
+
+    // Uninterrupted run into a second database, from the same stream.
+    let env2 = TestEnv::new().await;
+    let pool2 = migrated_pool(&env2).await;
+    let running = start_projector(&log, &pool2, config);
+    wait_for("the uninterrupted projector to finish", WAIT, || {
+        let pool = pool2.clone();
+        async move { (checkpoint(&pool).await == last).then_some(()) }
+    })
+    .await;
+    running.shutdown.cancel();
+    let _ = running.handle.await;
+
+    let (a, b) = (dump(&pool).await, dump(&pool2).await);
+    assert_eq!(
+        a.iter().filter(|l| l.starts_with('H')).count(),
+        seqs.len(),
+        "every event in history once"
+    );
+    assert!(a.iter().any(|l| l.starts_with('R')));
+    assert_eq!(a, b);
+}
+
+#[tokio::test]
+async fn duplicate_event_ids_and_redeliveries_have_no_second_effect() {
+    let env = TestEnv::new().await;
+    let log = connect_log(&env).await;
+    let publisher = Publisher::new(log.clone());
+    let first = upsert("dup", "team-a", 1);
+
+    // Same Nats-Msg-Id within the window: JetStream stores it once.
+    let out = publisher.publish_all(vec![(first.clone(), 0)]).await;
+    assert!(matches!(
+        out[0],
+        PublishOutcome::Stored {
+            sequence: 1,
+            duplicate: false
+        }
+    ));
+    let out = publisher.publish_all(vec![(first.clone(), 0)]).await;
+    // A duplicate id is answered before the concurrency check, with the
+    // original sequence.
+    assert_eq!(
+        out[0],
+        PublishOutcome::Stored {
+            sequence: 1,
+            duplicate: true
+        }
+    );
+    let mut stream = log.stream().await.unwrap();
+    assert_eq!(stream.info().await.unwrap().state.messages, 1);
+
+    // The same event again under another Nats-Msg-Id (as if published after
+    // the de-duplication window): stored twice, applied once.
+    let (subject, mut headers, payload) = encode_event(log.prefix(), &first);
+    headers.insert("Nats-Msg-Id", "another-id");
+    log.jetstream()
+        .publish_with_headers(subject, headers, payload)
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    let later = upsert("other", "team-b", 2);
+    publish(&log, vec![later]).await;
+
+    let pool = migrated_pool(&env).await;
+    let running = start_projector(&log, &pool, test_projector_config());
+    wait_for("all three messages", WAIT, || {
+        let pool = pool.clone();
+        async move { (checkpoint(&pool).await == 3).then_some(()) }
+    })
+    .await;
+    running.shutdown.cancel();
+    let _ = running.handle.await;
+    let before = dump(&pool).await;
+    assert_eq!(
+        before.iter().filter(|l| l.starts_with('H')).count(),
+        2,
+        "{before:#?}"
+    );
+    assert!(
+        before
+            .iter()
+            .any(|l| l.starts_with("E component:default/dup") && l.ends_with(" 1")),
+        "{before:#?}"
+    );
+
+    // Redelivery of already-applied messages (as after a crash before the ack).
+    let mut client = pool.get().await.unwrap();
+    let redelivered = vec![BatchItem::Event(catalog_eventlog::DecodedEvent {
+        sequence: 1,
+        event: first,
+    })];
+    let outcome = apply_batch(&mut client, "projector", redelivered)
+        .await
+        .unwrap();
+    assert_eq!(
+        (outcome.applied, outcome.skipped, outcome.checkpoint),
+        (0, 1, 3)
+    );
+    assert_eq!(dump(&pool).await, before);
+}
+
+#[tokio::test]
+async fn poison_messages_are_dead_lettered_and_do_not_block_the_stream() {
+    let env = TestEnv::new().await;
+    let log = connect_log(&env).await;
+    let prefix = log.prefix().to_string();
+    let js = log.jetstream();
+    // Garbage, and a valid event on the wrong subject (a forged source).
+    js.publish(
+        format!("{prefix}.entity.component.default.junk"),
+        "not protobuf".into(),
+    )
+    .await
+    .unwrap()
+    .await
+    .unwrap();
+    let (_, _, payload) = encode_event(&prefix, &upsert("forged", "x", 1));
+    js.publish(format!("{prefix}.entity.component.default.victim"), payload)
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    publish(&log, vec![upsert("fine", "team-a", 1)]).await;
+
+    let pool = migrated_pool(&env).await;
+    let running = start_projector(&log, &pool, test_projector_config());
+    wait_for("the valid event behind the poison", WAIT, || {
+        let pool = pool.clone();
+        async move { (checkpoint(&pool).await == 3).then_some(()) }
+    })
+    .await;
+    running.shutdown.cancel();
+    let _ = running.handle.await;
+    let c = pool.get().await.unwrap();
+    let reasons: Vec<String> = c
+        .query("SELECT reason FROM dead_letters ORDER BY sequence", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(reasons.len(), 2, "{reasons:?}");
+    assert!(
+        reasons[0].contains("not a catalog.v1.EntityEvent"),
+        "{reasons:?}"
+    );
+    assert!(reasons[1].contains("does not match"), "{reasons:?}");
+    let live: i64 = c
+        .query_one("SELECT count(*) FROM entities", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(live, 1);
+}
