@@ -89,13 +89,18 @@ pub struct Pipeline {
 impl Pipeline {
     /// Starts projector, gRPC API and UI bridge on a fresh environment.
     pub async fn start() -> Self {
+        Self::start_with(test_projector_config()).await
+    }
+
+    /// Like [`Pipeline::start`], with the given projector settings.
+    pub async fn start_with(projector: ProjectorConfig) -> Self {
         let env = TestEnv::new().await;
         let log = connect_log(&env).await;
         let pool = migrated_pool(&env).await;
         let shutdown = CancellationToken::new();
         let mut tasks = Vec::new();
 
-        let projector = start_projector(&log, &pool, test_projector_config());
+        let projector = start_projector(&log, &pool, projector);
         let token = projector.shutdown.clone();
         let parent = shutdown.clone();
         tasks.push(tokio::spawn(async move {

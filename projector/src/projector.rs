@@ -124,8 +124,10 @@ impl Projector {
                 continue;
             };
             let items: Vec<BatchItem> = batch.into_iter().map(|(item, _)| item).collect();
+            let started = std::time::Instant::now();
             let outcome = self.apply(items).await?;
             tracing::debug!(
+                apply_ms = started.elapsed().as_millis() as u64,
                 applied = outcome.applied,
                 skipped = outcome.skipped,
                 dead = outcome.dead,
