@@ -38,6 +38,11 @@ impl From<deadpool_postgres::PoolError> for ApiError {
 
 impl From<tokio_postgres::Error> for ApiError {
     fn from(e: tokio_postgres::Error) -> Self {
+        if e.code() == Some(&tokio_postgres::error::SqlState::UNDEFINED_TABLE) {
+            return Self::Unavailable(
+                "the read model has no schema yet; the projector creates it when it starts".into(),
+            );
+        }
         if e.is_closed() || e.as_db_error().is_none() {
             Self::Unavailable(e.to_string())
         } else {
