@@ -20,12 +20,24 @@ fn demo_catalog_is_valid_and_covers_every_kind_it_promises() {
                 assert!(errors.is_empty(), "{location}: {errors:?}");
                 for e in entities {
                     kinds.insert(e.entity_ref().kind().to_string());
-                    assert!(refs.insert(e.entity_ref().to_string()), "duplicate {}", e.entity_ref());
+                    assert!(
+                        refs.insert(e.entity_ref().to_string()),
+                        "duplicate {}",
+                        e.entity_ref()
+                    );
                 }
             }
         }
     }
-    for kind in ["group", "user", "domain", "system", "component", "api", "resource"] {
+    for kind in [
+        "group",
+        "user",
+        "domain",
+        "system",
+        "component",
+        "api",
+        "resource",
+    ] {
         assert!(kinds.contains(kind), "no {kind} in the demo catalog");
     }
     assert!(refs.contains("component:default/rental.gateway"));
