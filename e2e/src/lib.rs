@@ -22,6 +22,18 @@ use tonic::transport::Channel;
 
 pub use catalog_test_support::wait_for;
 
+/// Sends `tracing` output to the test's captured output (`RUST_LOG`
+/// selects it; default `warn`). Safe to call from every test.
+pub fn init_tracing() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_test_writer()
+        .try_init();
+}
+
 /// The event log configuration of a test environment.
 pub fn log_config(env: &TestEnv) -> EventLogConfig {
     EventLogConfig {
@@ -33,6 +45,7 @@ pub fn log_config(env: &TestEnv) -> EventLogConfig {
 
 /// Connects to the environment's event log (creating its stream).
 pub async fn connect_log(env: &TestEnv) -> EventLog {
+    init_tracing();
     EventLog::connect(log_config(env), "catalog-test")
         .await
         .unwrap_or_else(|e| panic!("connecting to the event log: {e}"))

@@ -6,9 +6,17 @@
 //! durable consumer is recreated to deliver from `checkpoint + 1`, so an
 //! interrupted batch is simply delivered again, and nothing already committed
 //! is applied twice (anything at or below the checkpoint is skipped anyway).
+//!
+//! Messages arrive on one long-lived pull subscription and are grouped into
+//! batches of up to `batch_size`, waiting at most `batch_wait` after the
+//! first. Deliveries carry a gapless consumer sequence; a gap (a delivery
+//! lost on the way) restarts consumption from the checkpoint rather than
+//! letting the checkpoint move past an event that was never applied.
 
 use std::time::Duration;
 
+use async_nats::jetstream::Message;
+use async_nats::jetstream::consumer::pull::MessagesError;
 use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, PullConsumer, pull};
 use catalog_eventlog::{EventLog, decode_event};
 use catalog_model::subject;
@@ -24,6 +32,10 @@ use crate::schema::{self, SchemaError};
 const RETRY_DELAY: Duration = Duration::from_secs(1);
 /// How long the server waits for an ack before redelivering.
 const ACK_WAIT: Duration = Duration::from_secs(60);
+/// Lifetime of one pull request of the long-lived subscription.
+const PULL_EXPIRES: Duration = Duration::from_secs(30);
+/// Idle heartbeat the server sends on an open pull request.
+const PULL_HEARTBEAT: Duration = Duration::from_secs(10);
 
 /// Failures of the projector.
 #[derive(Debug, thiserror::Error)]
@@ -115,15 +127,39 @@ impl Projector {
         let checkpoint = self.checkpoint().await?;
         let consumer = self.consumer(checkpoint).await?;
         tracing::info!(consumer = %self.config.consumer, checkpoint, "projecting");
+        // One long-lived pull subscription: nothing the server delivers is
+        // dropped between batches.
+        let mut messages = consumer
+            .stream()
+            .max_messages_per_batch(self.config.batch_size())
+            .expires(PULL_EXPIRES)
+            .heartbeat(PULL_HEARTBEAT)
+            .messages()
+            .await
+            .map_err(|e| nats("subscribing to the consumer")(e.to_string()))?;
+        // Deliveries are numbered without gaps (the consumer sequence). A gap
+        // means a delivery was lost on the way; applying what follows would
+        // move the checkpoint past it, so start over from the checkpoint.
+        let mut next_delivery = 1;
         loop {
             let batch = tokio::select! {
                 () = shutdown.cancelled() => return Ok(()),
-                batch = self.next_batch(&consumer) => batch?,
+                batch = self.next_batch(&mut messages) => batch?,
             };
-            let Some(last) = batch.last().map(|(_, m)| m.clone()) else {
+            let Some(last) = batch.last().map(|(_, d)| d.message.clone()) else {
                 continue;
             };
-            let items: Vec<BatchItem> = batch.into_iter().map(|(item, _)| item).collect();
+            let mut items = Vec::with_capacity(batch.len());
+            for (item, delivery) in batch {
+                if delivery.consumer_sequence != next_delivery {
+                    return Err(ProjectorError::Nats(format!(
+                        "delivery {} arrived when {next_delivery} was expected",
+                        delivery.consumer_sequence
+                    )));
+                }
+                next_delivery += 1;
+                items.push(item);
+            }
             let started = std::time::Instant::now();
             let outcome = self.apply(items).await?;
             tracing::debug!(
@@ -152,37 +188,69 @@ impl Projector {
             .map_err(|e| ProjectorError::Postgres(format!("applying batch: {e}")))
     }
 
-    /// Pulls up to `batch_size` messages, waiting at most `batch_wait`.
+    /// Waits for a first message, then takes more until `batch_size` or
+    /// until `batch_wait` has passed since the first.
     async fn next_batch(
         &self,
-        consumer: &PullConsumer,
-    ) -> Result<Vec<(BatchItem, async_nats::jetstream::Message)>, ProjectorError> {
-        let mut messages = consumer
-            .batch()
-            .max_messages(self.config.batch_size())
-            .expires(self.config.batch_wait())
-            .messages()
-            .await
-            .map_err(|e| nats("pulling batch")(e.to_string()))?;
+        messages: &mut pull::Stream,
+    ) -> Result<Vec<(BatchItem, Delivery)>, ProjectorError> {
         let mut batch = Vec::new();
-        while let Some(message) = messages.next().await {
-            let message = message.map_err(|e| nats("receiving message")(e.to_string()))?;
-            let sequence = message
-                .info()
-                .map_err(|e| nats("reading message metadata")(e.to_string()))?
-                .stream_sequence;
-            let subject = message.subject.to_string();
-            let item = match decode_event(self.log.prefix(), &subject, &message.payload, sequence) {
-                Ok(event) => BatchItem::Event(event),
-                Err(reason) => BatchItem::Dead {
-                    sequence,
-                    subject,
-                    reason: reason.to_string(),
-                    payload: message.payload.to_vec(),
-                },
-            };
-            batch.push((item, message));
+        let first = messages
+            .next()
+            .await
+            .ok_or_else(|| ProjectorError::Nats("the consumer's message stream ended".into()))?;
+        batch.push(self.decode(first)?);
+        let deadline = tokio::time::Instant::now() + self.config.batch_wait();
+        while batch.len() < self.config.batch_size() {
+            match tokio::time::timeout_at(deadline, messages.next()).await {
+                Err(_) => break,
+                Ok(None) => {
+                    return Err(ProjectorError::Nats(
+                        "the consumer's message stream ended".into(),
+                    ));
+                }
+                Ok(Some(message)) => batch.push(self.decode(message)?),
+            }
         }
-        Ok(batch)
+        Ok(batch
+            .into_iter()
+            .map(|(item, message, consumer_sequence)| {
+                (
+                    item,
+                    Delivery {
+                        message,
+                        consumer_sequence,
+                    },
+                )
+            })
+            .collect())
     }
+
+    fn decode(
+        &self,
+        message: Result<Message, MessagesError>,
+    ) -> Result<(BatchItem, Message, u64), ProjectorError> {
+        let message = message.map_err(|e| nats("receiving message")(e.to_string()))?;
+        let info = message
+            .info()
+            .map_err(|e| nats("reading message metadata")(e.to_string()))?;
+        let (sequence, consumer_sequence) = (info.stream_sequence, info.consumer_sequence);
+        let subject = message.subject.to_string();
+        let item = match decode_event(self.log.prefix(), &subject, &message.payload, sequence) {
+            Ok(event) => BatchItem::Event(event),
+            Err(reason) => BatchItem::Dead {
+                sequence,
+                subject,
+                reason: reason.to_string(),
+                payload: message.payload.to_vec(),
+            },
+        };
+        Ok((item, message, consumer_sequence))
+    }
+}
+
+/// A delivered message and its place in the consumer's delivery order.
+struct Delivery {
+    message: Message,
+    consumer_sequence: u64,
 }
