@@ -23,10 +23,19 @@ impl From<ApiError> for Status {
             ApiError::Unavailable(_) => Code::Unavailable,
             ApiError::Internal(_) => Code::Internal,
         };
-        if matches!(e, ApiError::Internal(_) | ApiError::Unavailable(_)) {
-            tracing::error!(error = %e, "request failed");
-        }
-        Status::new(code, e.to_string())
+        // Details of server-side failures go to the log, not to clients.
+        let message = match &e {
+            ApiError::Internal(_) => {
+                tracing::error!(error = %e, "request failed");
+                "internal error; see the API's log".to_string()
+            }
+            ApiError::Unavailable(_) => {
+                tracing::warn!(error = %e, "request failed");
+                e.to_string()
+            }
+            _ => e.to_string(),
+        };
+        Status::new(code, message)
     }
 }
 

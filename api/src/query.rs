@@ -129,19 +129,18 @@ impl Filter {
         Ok(Self { clauses })
     }
 
-    /// A canonical text form, for page-token fingerprints.
+    /// A canonical, unambiguous text form, for page-token fingerprints.
     pub fn canonical(&self) -> String {
-        let clauses: Vec<String> = self
+        let clauses: Vec<Vec<(&str, &Vec<String>)>> = self
             .clauses
             .iter()
             .map(|c| {
                 c.iter()
-                    .map(|cond| format!("{}={}", cond.column.key(), cond.values.join("|")))
-                    .collect::<Vec<_>>()
-                    .join(",")
+                    .map(|cond| (cond.column.key(), &cond.values))
+                    .collect()
             })
             .collect();
-        clauses.join(" OR ")
+        serde_json::to_string(&clauses).unwrap_or_default()
     }
 
     /// The SQL condition, appending bound values to `params`.

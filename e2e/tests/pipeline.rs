@@ -179,6 +179,16 @@ async fn updates_and_deletes_flow_through_and_unchanged_rereads_publish_nothing(
     assert_eq!(restarted.sync_once().await.unwrap().upserted, 0);
     assert_eq!(stream_messages(&p).await, 2);
 
+    let grpc = p.grpc().await;
+    let group_uid = wait_for("the group", WAIT, || {
+        let mut g = grpc.clone();
+        async move { get(&mut g, "group:default/team-a").await.ok() }
+    })
+    .await
+    .metadata
+    .unwrap()
+    .uid;
+
     // An update flows through.
     std::fs::write(
         &file,
@@ -189,7 +199,6 @@ async fn updates_and_deletes_flow_through_and_unchanged_rereads_publish_nothing(
     )
     .unwrap();
     assert_eq!(ingestor.sync_once().await.unwrap().upserted, 1);
-    let grpc = p.grpc().await;
     wait_for("the updated description", WAIT, || {
         let mut g = grpc.clone();
         async move {
@@ -228,11 +237,12 @@ async fn updates_and_deletes_flow_through_and_unchanged_rereads_publish_nothing(
     // A re-created entity is a new entity, with a new uid.
     std::fs::write(&file, TEAM).unwrap();
     assert_eq!(ingestor.sync_once().await.unwrap().upserted, 1);
-    wait_for("the group to return", WAIT, || {
+    let returned = wait_for("the group to return", WAIT, || {
         let mut g = grpc.clone();
         async move { get(&mut g, "group:default/team-a").await.ok() }
     })
     .await;
+    assert_ne!(returned.metadata.unwrap().uid, group_uid);
     p.stop().await;
 }
 
@@ -314,10 +324,20 @@ async fn invalid_yaml_and_invalid_entities_are_reported_and_do_not_block_the_res
         "{mixed}"
     );
 
-    // A file that breaks after it was ingested keeps its entity.
+    // A file that breaks after it was ingested keeps its entity, and so does
+    // a document that stops validating.
     std::fs::write(dir.path().join("good.yaml"), "{{{ not yaml").unwrap();
+    std::fs::write(
+        dir.path().join("mixed.yaml"),
+        SERVICE.replace("name: My.Service", "name: My Service!"),
+    )
+    .unwrap();
     let report = ingestor.sync_once().await.unwrap();
     assert_eq!((report.upserted, report.deleted), (0, 0), "{report:?}");
+    assert!(
+        report.errors.iter().any(|e| e.contains("My Service!")),
+        "{report:?}"
+    );
     let grpc = p.grpc().await;
     wait_for("the group still served", WAIT, || {
         let mut g = grpc.clone();

@@ -30,6 +30,8 @@ pub enum DecodeError {
     SchemaVersion(i32),
     #[error("event_id {0:?} is not a UUID")]
     BadEventId(String),
+    #[error("event time is out of range")]
+    BadTime,
     #[error("event has no change (neither upserted nor deleted)")]
     NoChange,
     #[error("entity_ref {0:?} is not a valid reference")]
@@ -154,10 +156,14 @@ pub fn decode_event(
         }
         pb::entity_event::Change::Deleted(_) => EntityChange::Deleted,
     };
-    let time_millis = proto
-        .time
-        .map(|t| t.seconds * 1000 + i64::from(t.nanos) / 1_000_000)
-        .unwrap_or_default();
+    let time_millis = match proto.time {
+        None => 0,
+        Some(t) => t
+            .seconds
+            .checked_mul(1000)
+            .and_then(|ms| ms.checked_add(i64::from(t.nanos) / 1_000_000))
+            .ok_or(DecodeError::BadTime)?,
+    };
     let source = proto.source.unwrap_or_default();
     Ok(DecodedEvent {
         sequence,
@@ -216,6 +222,20 @@ mod tests {
         let d = decode_event("catalog", &subject, &payload, 7).unwrap();
         assert_eq!(d.sequence, 7);
         assert_eq!(d.event, e);
+    }
+
+    #[test]
+    fn out_of_range_times_are_rejected() {
+        let (subject, _, payload) = encode_event("catalog", &event());
+        let mut proto = pb::EntityEvent::decode(payload.as_ref()).unwrap();
+        proto.time = Some(prost_types::Timestamp {
+            seconds: i64::MAX,
+            nanos: 0,
+        });
+        assert_eq!(
+            decode_event("catalog", &subject, &proto.encode_to_vec(), 1),
+            Err(DecodeError::BadTime)
+        );
     }
 
     #[test]

@@ -109,7 +109,7 @@ impl Ingestor {
         let (found, retained) = collect(scan, &mut report);
         let events = self.diff(&scanner, &found, &retained, &mut report);
         self.scanner = Some(scanner);
-        self.publish(events, &found, &mut report).await?;
+        self.publish(events, &found, &mut report).await;
         Ok(report)
     }
 
@@ -171,9 +171,9 @@ impl Ingestor {
         events: Vec<(EntityEvent, u64)>,
         found: &BTreeMap<EntityRef, Found>,
         report: &mut SyncReport,
-    ) -> Result<(), IngestError> {
+    ) {
         if events.is_empty() {
-            return Ok(());
+            return;
         }
         let refs: Vec<(EntityRef, bool)> = events
             .iter()
@@ -202,7 +202,11 @@ impl Ingestor {
                 }
                 PublishOutcome::Conflict => {
                     report.conflicts += 1;
-                    self.state.refresh(&self.log, &entity_ref).await?;
+                    if let Err(e) = self.state.refresh(&self.log, &entity_ref).await {
+                        report
+                            .errors
+                            .push(format!("re-reading {entity_ref} after a conflict: {e}"));
+                    }
                 }
                 PublishOutcome::Failed(reason) => {
                     report
@@ -211,7 +215,6 @@ impl Ingestor {
                 }
             }
         }
-        Ok(())
     }
 }
 
@@ -239,6 +242,11 @@ fn collect(scan: Scan, report: &mut SyncReport) -> (BTreeMap<EntityRef, Found>, 
                 retained.insert(location);
             }
             FileContents::Parsed { entities, errors } => {
+                // A document that no longer validates is not a deleted
+                // document: keep what this file published until it is fixed.
+                if !errors.is_empty() {
+                    retained.insert(location.clone());
+                }
                 report
                     .errors
                     .extend(errors.into_iter().map(|e| format!("{location}: {e}")));

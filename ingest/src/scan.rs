@@ -5,7 +5,8 @@
 //! `stat` per file. Problems are logged once, when a file is (re)parsed, and
 //! are kept in the cache so every report still lists them.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -83,14 +84,14 @@ impl Scanner {
     /// Reads every root. Blocking: call from a blocking context.
     pub fn scan(&mut self) -> Scan {
         let mut scan = Scan::default();
-        let mut seen = Vec::new();
+        let mut seen = HashSet::new();
         for root in self.roots.clone() {
             match list_descriptor_files(&root) {
                 Ok(files) => {
                     for file in files {
                         let contents = self.read_file(&file);
                         scan.files.insert(file_location(&file), contents);
-                        seen.push(file);
+                        seen.insert(file);
                     }
                 }
                 Err(reason) => {
@@ -141,20 +142,23 @@ impl Scanner {
 }
 
 fn parse_file(path: &Path) -> FileContents {
-    let meta = match std::fs::metadata(path) {
-        Ok(m) => m,
+    let limit = catalog_model::descriptor::MAX_DESCRIPTOR_BYTES;
+    let file = match std::fs::File::open(path) {
+        Ok(f) => f,
         Err(e) => return FileContents::Failed(format!("cannot read file: {e}")),
     };
-    if meta.len() > catalog_model::descriptor::MAX_DESCRIPTOR_BYTES as u64 {
-        return FileContents::Failed(format!(
-            "file is {} bytes, more than the limit of {} bytes",
-            meta.len(),
-            catalog_model::descriptor::MAX_DESCRIPTOR_BYTES
-        ));
+    // Read at most one byte past the limit, however large the file is or
+    // becomes while it is read.
+    let mut bytes = Vec::new();
+    if let Err(e) = file.take(limit as u64 + 1).read_to_end(&mut bytes) {
+        return FileContents::Failed(format!("cannot read file: {e}"));
     }
-    let text = match std::fs::read_to_string(path) {
+    if bytes.len() > limit {
+        return FileContents::Failed(format!("file is larger than the limit of {limit} bytes"));
+    }
+    let text = match String::from_utf8(bytes) {
         Ok(t) => t,
-        Err(e) => return FileContents::Failed(format!("cannot read file: {e}")),
+        Err(e) => return FileContents::Failed(format!("file is not valid UTF-8: {e}")),
     };
     match parse_descriptors(&text) {
         Err(e) => FileContents::Failed(e.to_string()),

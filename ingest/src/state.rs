@@ -54,7 +54,7 @@ impl PublishedState {
         if info.state.messages == 0 {
             return Ok(state);
         }
-        let consumer = stream
+        let mut consumer = stream
             .create_consumer(pull::OrderedConfig {
                 filter_subject: subject::entity_wildcard(log.prefix()),
                 deliver_policy: DeliverPolicy::LastPerSubject,
@@ -62,6 +62,16 @@ impl PublishedState {
             })
             .await
             .map_err(|e| nats_err("creating state-loading consumer", e))?;
+        // Messages on other subjects only: nothing to read, and waiting for
+        // a first message would never end.
+        let pending = consumer
+            .info()
+            .await
+            .map_err(|e| nats_err("reading state-loading consumer", e))?
+            .num_pending;
+        if pending == 0 {
+            return Ok(state);
+        }
         let mut messages = consumer
             .messages()
             .await

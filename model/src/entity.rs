@@ -54,6 +54,13 @@ impl Entity {
                 "must be a mapping with apiVersion, kind and metadata",
             ));
         };
+        // PostgreSQL's jsonb (and most consumers) cannot hold U+0000.
+        if let Some(field) = find_nul(&doc, "") {
+            return Err(err(
+                field,
+                "contains a NUL character (U+0000), which is not allowed",
+            ));
+        }
         if let Some(key) = doc.keys().find(|k| !ROOT_KEYS.contains(&k.as_str())) {
             return Err(err(key.clone(), "is not allowed at the root of an entity"));
         }
@@ -163,6 +170,36 @@ impl Entity {
     /// Hex SHA-256 of the canonical JSON: equal hashes mean equal content.
     pub fn content_hash(&self) -> String {
         hex::encode(Sha256::digest(self.canonical_json().as_bytes()))
+    }
+}
+
+/// The dotted path of the first key or string value containing NUL.
+fn find_nul(map: &Map<String, Value>, prefix: &str) -> Option<String> {
+    for (k, v) in map {
+        let path = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
+        if k.contains('\0') {
+            return Some(path);
+        }
+        if let Some(found) = find_nul_value(v, &path) {
+            return Some(found);
+        }
+    }
+    None
+}
+
+fn find_nul_value(v: &Value, path: &str) -> Option<String> {
+    match v {
+        Value::String(s) if s.contains('\0') => Some(path.to_string()),
+        Value::Object(m) => find_nul(m, path),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, item)| find_nul_value(item, &format!("{path}[{i}]"))),
+        _ => None,
     }
 }
 

@@ -116,11 +116,17 @@ pub fn parse_entity_subject(prefix: &str, subject: &str) -> Result<EntityRef, Su
     let [kind, namespace, name] = tokens.as_slice() else {
         return Err(not_entity());
     };
-    Ok(EntityRef::new(
+    let entity = EntityRef::new(
         &decode_token(kind)?,
         &decode_token(namespace)?,
         &decode_token(name)?,
-    ))
+    );
+    // Exactly one subject per entity: `_61` for `a`, or an upper-case
+    // letter, would be a second subject for the same ref.
+    if entity_subject(prefix, &entity) != subject {
+        return Err(not_entity());
+    }
+    Ok(entity)
 }
 
 #[cfg(test)]
@@ -143,6 +149,18 @@ mod tests {
         for bad in ["_", "_2", "_zz", "a.b", "A", "_ff"] {
             assert!(decode_token(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn non_canonical_subjects_are_rejected() {
+        for bad in [
+            "catalog.entity.component.default._61",
+            "catalog.entity.component.default._41",
+            "catalog.entity.co_6dponent.default.a",
+        ] {
+            assert!(parse_entity_subject("catalog", bad).is_err(), "{bad}");
+        }
+        assert!(parse_entity_subject("catalog", "catalog.entity.component.default.a").is_ok());
     }
 
     #[test]

@@ -238,24 +238,28 @@ async fn apply_current_state(
     events: &[DecodedEvent],
 ) -> Result<(), tokio_postgres::Error> {
     // Last event per entity wins.
+    // Last event per entity wins, but a deletion earlier in the batch still
+    // ends the old entity: a re-created entity gets a new uid however the
+    // events were split into batches.
     let mut last: BTreeMap<String, &DecodedEvent> = BTreeMap::new();
+    let mut last_delete: BTreeMap<String, u64> = BTreeMap::new();
     for e in events {
-        last.insert(e.event.entity_ref.to_string(), e);
+        let r = e.event.entity_ref.to_string();
+        if matches!(e.event.change, EntityChange::Deleted) {
+            last_delete.insert(r.clone(), e.sequence);
+        }
+        last.insert(r, e);
     }
     let touched: Vec<String> = last.keys().cloned().collect();
 
     let mut up = Upserts::default();
-    let mut deleted_refs = Vec::new();
-    let mut deleted_seqs = Vec::new();
     for (r, e) in &last {
-        match &e.event.change {
-            EntityChange::Upserted { entity, .. } => up.push(r, e, entity),
-            EntityChange::Deleted => {
-                deleted_refs.push(r.clone());
-                deleted_seqs.push(seq_i64(e.sequence));
-            }
+        if let EntityChange::Upserted { entity, .. } = &e.event.change {
+            up.push(r, e, entity);
         }
     }
+    let deleted_refs: Vec<&String> = last_delete.keys().collect();
+    let deleted_seqs: Vec<i64> = last_delete.values().map(|s| seq_i64(*s)).collect();
     tx.execute(
         "DELETE FROM entities e USING UNNEST($1::text[], $2::int8[]) AS d(entity_ref, sequence) \
          WHERE e.entity_ref = d.entity_ref AND e.sequence < d.sequence",

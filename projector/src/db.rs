@@ -1,6 +1,12 @@
 //! PostgreSQL connection pools.
 
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use std::time::Duration;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+
+/// Longest wait for a TCP connection to PostgreSQL, and for a free pooled
+/// connection: past it, callers get an error instead of hanging.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Why a pool could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -13,10 +19,14 @@ pub struct PoolError {
 /// Builds a connection pool for a `postgres://` URL. Connections are opened
 /// lazily, on first use.
 pub fn connect_pool(url: &str, max_size: usize) -> Result<Pool, PoolError> {
-    let pg: tokio_postgres::Config = url.parse().map_err(|e: tokio_postgres::Error| PoolError {
-        url: redact(url),
-        message: e.to_string(),
-    })?;
+    let mut pg: tokio_postgres::Config =
+        url.parse().map_err(|e: tokio_postgres::Error| PoolError {
+            url: redact(url),
+            message: e.to_string(),
+        })?;
+    if pg.get_connect_timeout().is_none() {
+        pg.connect_timeout(CONNECT_TIMEOUT);
+    }
     let manager = Manager::from_config(
         pg,
         tokio_postgres::NoTls,
@@ -26,6 +36,9 @@ pub fn connect_pool(url: &str, max_size: usize) -> Result<Pool, PoolError> {
     );
     Pool::builder(manager)
         .max_size(max_size)
+        .runtime(Runtime::Tokio1)
+        .wait_timeout(Some(CONNECT_TIMEOUT))
+        .create_timeout(Some(CONNECT_TIMEOUT))
         .build()
         .map_err(|e| PoolError {
             url: redact(url),

@@ -18,7 +18,7 @@ use std::time::Duration;
 use async_nats::jetstream::Message;
 use async_nats::jetstream::consumer::pull::MessagesError;
 use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, PullConsumer, pull};
-use catalog_eventlog::{EventLog, decode_event};
+use catalog_eventlog::{EventLog, decode_event, encode_event};
 use catalog_model::subject;
 use deadpool_postgres::Pool;
 use futures::StreamExt;
@@ -177,15 +177,43 @@ impl Projector {
         }
     }
 
+    /// Applies a batch. When PostgreSQL rejects the data itself (a value it
+    /// cannot store), the batch is applied event by event and the event it
+    /// rejects becomes a dead letter, so one bad event cannot wedge the stream.
     async fn apply(&self, items: Vec<BatchItem>) -> Result<ApplyOutcome, ProjectorError> {
+        match self.apply_once(items.clone()).await {
+            Err(e) if is_data_error(&e) => {
+                tracing::warn!(error = %e, events = items.len(), "batch rejected by PostgreSQL; applying events one by one");
+                let mut total = ApplyOutcome::default();
+                for item in items {
+                    let outcome = match self.apply_once(vec![item.clone()]).await {
+                        Err(e) if is_data_error(&e) => {
+                            self.apply_once(vec![dead(self.log.prefix(), item, &e)])
+                                .await
+                        }
+                        other => other,
+                    }
+                    .map_err(|e| ProjectorError::Postgres(format!("applying event: {e}")))?;
+                    total.applied += outcome.applied;
+                    total.skipped += outcome.skipped;
+                    total.dead += outcome.dead;
+                    total.checkpoint = outcome.checkpoint;
+                }
+                Ok(total)
+            }
+            other => other.map_err(|e| ProjectorError::Postgres(format!("applying batch: {e}"))),
+        }
+    }
+
+    async fn apply_once(&self, items: Vec<BatchItem>) -> Result<ApplyOutcome, ApplyError> {
         let mut client = self
             .pool
             .get()
             .await
-            .map_err(|e| ProjectorError::Postgres(e.to_string()))?;
+            .map_err(|e| ApplyError::Pool(e.to_string()))?;
         apply_batch(&mut client, &self.config.consumer, items)
             .await
-            .map_err(|e| ProjectorError::Postgres(format!("applying batch: {e}")))
+            .map_err(ApplyError::Db)
     }
 
     /// Waits for a first message, then takes more until `batch_size` or
@@ -246,6 +274,50 @@ impl Projector {
             },
         };
         Ok((item, message, consumer_sequence))
+    }
+}
+
+/// Whether PostgreSQL refused the data itself (SQLSTATE class 22, data
+/// exception, or 54, program limit exceeded), as opposed to being unavailable.
+fn is_data_error(e: &ApplyError) -> bool {
+    match e {
+        ApplyError::Db(e) => e
+            .code()
+            .is_some_and(|c| c.code().starts_with("22") || c.code().starts_with("54")),
+        ApplyError::Pool(_) => false,
+    }
+}
+
+/// Why applying a batch failed.
+#[derive(Debug)]
+enum ApplyError {
+    Pool(String),
+    Db(tokio_postgres::Error),
+}
+
+impl std::fmt::Display for ApplyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Pool(e) => write!(f, "no PostgreSQL connection: {e}"),
+            Self::Db(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+/// The dead letter for an event PostgreSQL refused.
+fn dead(prefix: &str, item: BatchItem, e: &ApplyError) -> BatchItem {
+    let reason = format!("rejected by the read model: {e}");
+    match item {
+        BatchItem::Event(ev) => {
+            let (subject, _, payload) = encode_event(prefix, &ev.event);
+            BatchItem::Dead {
+                sequence: ev.sequence,
+                subject,
+                reason,
+                payload: payload.to_vec(),
+            }
+        }
+        dead @ BatchItem::Dead { .. } => dead,
     }
 }
 

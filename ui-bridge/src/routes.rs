@@ -20,7 +20,9 @@ use crate::convert::entity_to_json;
 use crate::rest::{RestError, error_name, parse_filters, status_for};
 
 /// Page size used when a REST call asks for every entity.
-const FULL_LIST_PAGE: u32 = 1000;
+const FULL_LIST_PAGE: u32 = 200;
+/// Largest gRPC response accepted from the API (a page of large entities).
+const MAX_RESPONSE_BYTES: usize = 256 << 20;
 /// Largest `limit` accepted.
 const MAX_LIMIT: u32 = 1000;
 
@@ -80,7 +82,8 @@ impl UiBridge {
                 url: config.api_url.clone(),
                 message: e.to_string(),
             })?;
-        let catalog = CatalogServiceClient::new(endpoint.connect_lazy());
+        let catalog = CatalogServiceClient::new(endpoint.connect_lazy())
+            .max_decoding_message_size(MAX_RESPONSE_BYTES);
         Ok(Self {
             config,
             state: AppState { catalog },
