@@ -90,13 +90,15 @@ pub fn test_projector_config() -> ProjectorConfig {
 
 /// Projector, API and bridge running; ingestion is driven by the caller.
 pub struct Pipeline {
-    pub env: TestEnv,
     pub log: EventLog,
     pub pool: Pool,
     pub api_addr: SocketAddr,
     pub bridge_addr: SocketAddr,
     shutdown: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
+    /// Last, so that it is dropped (database and stream removed) after the
+    /// pool's connections are closed.
+    pub env: TestEnv,
 }
 
 impl Pipeline {
