@@ -8,7 +8,10 @@ use std::path::PathBuf;
 use anyhow::Context;
 use catalog_api::ApiServer;
 use catalog_eventlog::EventLog;
-use catalog_ingest::Ingestor;
+use catalog_ingest::crawl::{CrawlCache, Crawler};
+use catalog_ingest::read::UrlReader;
+use catalog_ingest::{Ingestor, LocationConfig};
+use catalog_model::kinds::{KindPolicy, check_kind};
 use catalog_projector::{Projector, db, schema};
 use catalog_ui_bridge::UiBridge;
 use clap::{Parser, Subcommand};
@@ -28,6 +31,12 @@ struct Cli {
     command: Command,
 }
 
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum OutputFormat {
+    Text,
+    Json,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Read descriptor locations and publish entity events.
@@ -40,11 +49,18 @@ enum Command {
     UiBridge,
     /// Run every component in one process.
     All,
-    /// Check descriptor files and print every problem found.
+    /// Check descriptors offline and print every problem found (file,
+    /// document, field); exits non-zero when there is any.
     Validate {
-        /// Files or directories to check.
+        /// Files, directories, globs (quoted) or `url:` locations to check.
         #[arg(required = true)]
-        paths: Vec<PathBuf>,
+        paths: Vec<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+        format: OutputFormat,
+        /// Kinds to accept besides Backstage's built-in ones.
+        #[arg(long = "extra-kind")]
+        extra_kinds: Vec<String>,
     },
 }
 
@@ -57,8 +73,13 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     let cli = Cli::parse();
-    if let Command::Validate { paths } = &cli.command {
-        return validate(paths);
+    if let Command::Validate {
+        paths,
+        format,
+        extra_kinds,
+    } = &cli.command
+    {
+        return validate(paths, *format, extra_kinds.clone()).await;
     }
     let config = Config::load(cli.config.as_deref())?;
     let shutdown = CancellationToken::new();
@@ -197,40 +218,46 @@ async fn spawn_bridge(
     Ok(addr)
 }
 
-/// `catalog validate`: parse every descriptor and print each problem.
-fn validate(paths: &[PathBuf]) -> anyhow::Result<()> {
-    let mut scanner = catalog_ingest::scan::Scanner::new(paths);
-    let scan = scanner.scan();
-    let mut problems = 0;
+/// `catalog validate`: read every descriptor offline and print each problem.
+async fn validate(
+    paths: &[String],
+    format: OutputFormat,
+    extra_kinds: Vec<String>,
+) -> anyhow::Result<()> {
+    let cwd = std::env::current_dir()?;
+    let urls = UrlReader::new(&Default::default())?;
+    let policy = KindPolicy { extra_kinds };
+    let check = move |e: &catalog_model::Entity| check_kind(e, &policy);
+    let mut cache = CrawlCache::default();
+    let mut crawler = Crawler {
+        urls: &urls,
+        cache: &mut cache,
+        check: &check,
+    };
+    let mut problems = Vec::new();
     let mut entities = 0;
-    for (location, reason) in &scan.failed_roots {
-        println!("{location}: {reason}");
-        problems += 1;
+    for path in paths {
+        let spec = LocationConfig::Key(path.clone())
+            .to_spec(&cwd)
+            .with_context(|| format!("location {path:?}"))?;
+        let outcome = crawler.crawl(&spec).await;
+        entities += outcome.found.len();
+        problems.extend(outcome.problems);
     }
-    for (location, contents) in &scan.files {
-        match contents {
-            catalog_ingest::scan::FileContents::Failed(reason) => {
-                println!("{location}: {reason}");
-                problems += 1;
+    match format {
+        OutputFormat::Text => {
+            for p in &problems {
+                println!("{p}");
             }
-            catalog_ingest::scan::FileContents::Parsed {
-                entities: found,
-                errors,
-            } => {
-                entities += found.len();
-                for e in errors {
-                    println!("{location}: {e}");
-                    problems += 1;
-                }
-            }
+            println!("{entities} valid entities, {} problems", problems.len());
+        }
+        OutputFormat::Json => {
+            let out = serde_json::json!({"entities": entities, "problems": problems});
+            println!("{}", serde_json::to_string_pretty(&out)?);
         }
     }
-    println!(
-        "{entities} valid entities in {} files, {problems} problems",
-        scan.files.len()
-    );
-    if problems > 0 {
-        anyhow::bail!("{problems} problems found");
+    if !problems.is_empty() {
+        std::process::exit(1);
     }
     Ok(())
 }

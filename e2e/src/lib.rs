@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use catalog_api::{ApiConfig, ApiServer};
 use catalog_eventlog::{EventLog, EventLogConfig};
-use catalog_ingest::{IngestConfig, Ingestor};
+use catalog_ingest::{IngestConfig, Ingestor, LocationConfig};
 use catalog_projector::{Projector, ProjectorConfig, db, schema};
 use catalog_proto::v1::catalog_service_client::CatalogServiceClient;
 use catalog_test_support::TestEnv;
@@ -168,9 +168,12 @@ impl Pipeline {
     /// An ingestor over `locations`, publishing to this pipeline's log.
     pub async fn ingestor(&self, locations: Vec<PathBuf>) -> Ingestor {
         let config = IngestConfig {
-            locations,
+            locations: locations
+                .iter()
+                .map(|p| LocationConfig::Key(p.to_string_lossy().into_owned()))
+                .collect(),
             poll_interval_ms: 50,
-            producer: "ingest".into(),
+            ..IngestConfig::default()
         };
         Ingestor::new(config, self.log.clone())
             .await

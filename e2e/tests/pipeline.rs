@@ -108,6 +108,21 @@ async fn entity_written_to_a_file_is_served_by_grpc_and_rest_with_the_same_conte
     );
     assert!(m.remove("etag").is_some());
     assert_eq!(m.remove("namespace"), Some(json!("default")));
+    // The location annotations Backstage sets.
+    let annotations = m["annotations"].as_object_mut().unwrap();
+    let dir = dir.path().display().to_string();
+    assert_eq!(
+        annotations.remove("backstage.io/managed-by-location"),
+        Some(json!(format!("file:{dir}/catalog-info.yaml")))
+    );
+    assert_eq!(
+        annotations.remove("backstage.io/managed-by-origin-location"),
+        Some(json!(format!("file:{dir}")))
+    );
+    assert_eq!(
+        annotations.remove("backstage.io/source-location"),
+        Some(json!(format!("file:{dir}/")))
+    );
     let relations = descriptor
         .as_object_mut()
         .unwrap()

@@ -1,22 +1,41 @@
-//! The ingest loop: scan locations, diff against the log, publish changes.
+//! The ingest loop: crawl root locations, diff against the log, publish.
+//!
+//! Rules (Backstage's, unless noted):
+//! - An entity belongs to the root location that first published it (its
+//!   *location key*, the `managed-by-origin-location` annotation). Another
+//!   location producing the same ref is refused with a conflict reported on
+//!   that location; the stored entity is untouched.
+//! - An entity its location no longer produces is deleted, or with
+//!   `orphan_strategy: keep` marked `backstage.io/orphan: "true"`.
+//! - Nothing is deleted or marked because a source could not be read or
+//!   parsed, or one of its documents is invalid: its entities are retained.
+//! - Entities of a file or URL location that is no longer configured are deleted.
+//! - Nothing is published for an unchanged entity.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::{Duration, Instant};
 
 use catalog_eventlog::{EventLog, EventLogError, PublishOutcome, Publisher};
 use catalog_model::{Entity, EntityChange, EntityEvent, EntityRef, EventSource};
+use rand::Rng;
+use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::IngestConfig;
-use crate::scan::{FileContents, Scan, Scanner};
-use crate::state::{LiveEntity, PublishedState};
+use crate::config::{IngestConfig, OrphanStrategy};
+use crate::crawl::{CrawlCache, Crawler, Found, ORPHAN, Problem, RootOutcome};
+use crate::location::{LocationSpec, LocationType};
+use crate::read::{ReadError, UrlReader};
+use crate::state::{LiveEntity, PublishedState, last_entity};
 
-/// Failures that stop a sync.
+/// Failures that stop a sync or the start of an ingestor.
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
     #[error(transparent)]
     EventLog(#[from] EventLogError),
-    #[error("scanning locations: {0}")]
-    Scan(String),
+    #[error("invalid location {location:?}: {message}")]
+    Location { location: String, message: String },
+    #[error("HTTP client: {0}")]
+    Http(#[from] ReadError),
 }
 
 /// What one sync did.
@@ -26,13 +45,23 @@ pub struct SyncReport {
     pub upserted: usize,
     /// Entities published as deleted.
     pub deleted: usize,
+    /// Entities newly marked as orphans.
+    pub orphaned: usize,
     /// Entities found unchanged (nothing published).
     pub unchanged: usize,
     /// Publishes refused because another producer had written the entity
-    /// first; they are re-read and retried on the next sync.
+    /// first; they were retried from fresh state.
     pub conflicts: usize,
     /// Every problem found, each naming its location and what was wrong.
     pub errors: Vec<String>,
+    /// The same problems, structured.
+    pub problems: Vec<Problem>,
+}
+
+struct Root {
+    spec: LocationSpec,
+    outcome: Option<RootOutcome>,
+    next_refresh: Instant,
 }
 
 /// Reads locations and publishes entity events.
@@ -40,27 +69,48 @@ pub struct Ingestor {
     config: IngestConfig,
     log: EventLog,
     publisher: Publisher,
-    scanner: Option<Scanner>,
     state: PublishedState,
+    urls: UrlReader,
+    cache: CrawlCache,
+    roots: Vec<Root>,
+    policy: catalog_model::kinds::KindPolicy,
 }
 
-/// An entity as found in a location.
-struct Found {
-    entity: Entity,
-    content_hash: String,
-    location: String,
+enum Planned {
+    Upsert(Found),
+    Delete { location: String },
+    Orphan { location: String },
 }
 
 impl Ingestor {
-    /// Prepares an ingestor: reads what the log already holds.
+    /// Prepares an ingestor: resolves its locations and reads what the log
+    /// already holds.
     pub async fn new(config: IngestConfig, log: EventLog) -> Result<Self, IngestError> {
+        let cwd = std::env::current_dir().unwrap_or_default();
+        let mut roots = Vec::new();
+        for l in &config.locations {
+            let spec = l.to_spec(&cwd).map_err(|e| IngestError::Location {
+                location: format!("{l:?}"),
+                message: e.to_string(),
+            })?;
+            roots.push(Root {
+                spec,
+                outcome: None,
+                next_refresh: Instant::now(),
+            });
+        }
         let state = PublishedState::load(&log).await?;
         Ok(Self {
-            scanner: Some(Scanner::new(&config.locations)),
+            urls: UrlReader::new(&config.url)?,
+            policy: catalog_model::kinds::KindPolicy {
+                extra_kinds: config.extra_kinds.clone(),
+            },
             publisher: Publisher::new(log.clone()),
+            cache: CrawlCache::default(),
             config,
             log,
             state,
+            roots,
         })
     }
 
@@ -70,10 +120,11 @@ impl Ingestor {
         loop {
             match self.sync_once().await {
                 Ok(report) => {
-                    if report.upserted + report.deleted + report.conflicts > 0 {
+                    if report.upserted + report.deleted + report.orphaned + report.conflicts > 0 {
                         tracing::info!(
                             upserted = report.upserted,
                             deleted = report.deleted,
+                            orphaned = report.orphaned,
                             unchanged = report.unchanged,
                             conflicts = report.conflicts,
                             "published entity changes"
@@ -93,64 +144,225 @@ impl Ingestor {
         }
     }
 
-    /// Scans every location once and publishes what changed.
+    /// Crawls the locations that are due and publishes what changed.
     pub async fn sync_once(&mut self) -> Result<SyncReport, IngestError> {
-        let mut scanner = self
-            .scanner
-            .take()
-            .ok_or_else(|| IngestError::Scan("scanner lost".into()))?;
-        let joined = tokio::task::spawn_blocking(move || {
-            let scan = scanner.scan();
-            (scanner, scan)
-        })
-        .await;
-        let (scanner, scan) = joined.map_err(|e| IngestError::Scan(e.to_string()))?;
+        self.crawl_due().await;
         let mut report = SyncReport::default();
-        let (found, retained) = collect(scan, &mut report);
-        let events = self.diff(&scanner, &found, &retained, &mut report);
-        self.scanner = Some(scanner);
-        self.publish(events, &found, &mut report).await;
+        let plan = self.plan(&mut report);
+        self.execute(plan, &mut report).await;
+        // A lost race is retried once, from the state just re-read.
+        if report.conflicts > 0 {
+            let plan = self.plan(&mut SyncReport::default());
+            let mut retry = SyncReport::default();
+            self.execute(plan, &mut retry).await;
+            report.upserted += retry.upserted;
+            report.deleted += retry.deleted;
+            report.orphaned += retry.orphaned;
+            report.conflicts += retry.conflicts;
+            report.errors.extend(retry.errors);
+        }
         Ok(report)
     }
 
-    /// The events that bring the log in line with what was found.
-    fn diff(
-        &self,
-        scanner: &Scanner,
-        found: &BTreeMap<EntityRef, Found>,
-        retained: &HashSet<String>,
-        report: &mut SyncReport,
-    ) -> Vec<(EntityEvent, u64)> {
-        let mut events = Vec::new();
-        for (entity_ref, f) in found {
-            let current = self.state.get(entity_ref);
-            let unchanged = current
-                .and_then(|s| s.live.as_ref())
-                .is_some_and(|l| l.content_hash == f.content_hash && l.location == f.location);
-            if unchanged {
-                report.unchanged += 1;
+    async fn crawl_due(&mut self) {
+        let now = Instant::now();
+        let check = {
+            let policy = self.policy.clone();
+            move |e: &Entity| catalog_model::kinds::check_kind(e, &policy)
+        };
+        let mut crawler = Crawler {
+            urls: &self.urls,
+            cache: &mut self.cache,
+            check: &check,
+        };
+        for root in &mut self.roots {
+            let due = root.spec.kind == LocationType::File
+                || root.outcome.is_none()
+                || now >= root.next_refresh;
+            if !due {
                 continue;
             }
-            let change = EntityChange::Upserted {
-                entity: f.entity.clone(),
-                content_hash: f.content_hash.clone(),
-            };
-            events.push((
-                self.event(entity_ref, &f.location, change),
-                current.map_or(0, |s| s.sequence),
-            ));
+            root.outcome = Some(crawler.crawl(&root.spec).await);
+            let interval = self.config.refresh_interval().as_secs_f64();
+            let jitter = rand::rng().random_range(0.9..1.1);
+            root.next_refresh = now + Duration::from_secs_f64(interval * jitter);
         }
-        for (entity_ref, subject, live) in self.state.live() {
-            let ours = scanner.owns_location(&live.location);
-            let kept = retained.iter().any(|r| is_within(&live.location, r));
-            if ours && !kept && !found.contains_key(entity_ref) {
-                events.push((
-                    self.event(entity_ref, &live.location, EntityChange::Deleted),
-                    subject.sequence,
-                ));
+        self.cache.sweep();
+    }
+
+    /// What to publish: upserts, deletions and orphan marks, in ref order.
+    fn plan(&self, report: &mut SyncReport) -> BTreeMap<EntityRef, Planned> {
+        let root_keys: HashSet<String> = self.roots.iter().map(|r| r.spec.key()).collect();
+        let mut plan = BTreeMap::new();
+        let mut claimed: HashMap<EntityRef, String> = HashMap::new();
+        let mut retained: HashSet<&String> = HashSet::new();
+        for root in &self.roots {
+            let Some(outcome) = &root.outcome else {
+                continue;
+            };
+            retained.extend(outcome.retained.iter());
+            for p in &outcome.problems {
+                report.errors.push(p.to_string());
+                report.problems.push(p.clone());
+            }
+            for f in &outcome.found {
+                let r = f.entity.entity_ref();
+                if let Some(first) = claimed.get(r) {
+                    self.conflict(
+                        report,
+                        f,
+                        format!("entity {r} is already defined in {first}; ignored"),
+                    );
+                    continue;
+                }
+                let live = self.state.get(r).and_then(|s| s.live.as_ref());
+                if let Some(live) = live {
+                    let owner_current =
+                        root_keys.contains(&live.origin) || !is_location_key(&live.origin);
+                    if live.origin != f.origin && owner_current {
+                        self.conflict(
+                            report,
+                            f,
+                            format!(
+                                "entity {r} is already managed by location {} (location key conflict); ignored",
+                                live.origin
+                            ),
+                        );
+                        continue;
+                    }
+                }
+                claimed.insert(r.clone(), f.location.clone());
+                if live.is_some_and(|l| l.content_hash == f.content_hash) {
+                    report.unchanged += 1;
+                    continue;
+                }
+                plan.insert(r.clone(), Planned::Upsert(f.clone()));
             }
         }
-        events
+        for (r, _, live) in self.state.live() {
+            if claimed.contains_key(r) || !is_location_key(&live.origin) {
+                continue;
+            }
+            if !root_keys.contains(&live.origin) {
+                // Its location is gone: so is it.
+                plan.insert(
+                    r.clone(),
+                    Planned::Delete {
+                        location: live.location.clone(),
+                    },
+                );
+                continue;
+            }
+            if retained.contains(&live.origin) || retained.contains(&live.location) {
+                continue;
+            }
+            let planned = match self.config.orphan_strategy {
+                OrphanStrategy::Delete => Planned::Delete {
+                    location: live.location.clone(),
+                },
+                OrphanStrategy::Keep if live.orphan => continue,
+                OrphanStrategy::Keep => Planned::Orphan {
+                    location: live.location.clone(),
+                },
+            };
+            plan.insert(r.clone(), planned);
+        }
+        plan
+    }
+
+    fn conflict(&self, report: &mut SyncReport, f: &Found, message: String) {
+        let p = Problem {
+            location: f.location.clone(),
+            document: None,
+            field: None,
+            message,
+        };
+        report.errors.push(p.to_string());
+        report.problems.push(p);
+    }
+
+    async fn execute(&mut self, plan: BTreeMap<EntityRef, Planned>, report: &mut SyncReport) {
+        let mut events = Vec::new();
+        let mut after: Vec<(EntityRef, Option<LiveEntity>, u8)> = Vec::new();
+        for (r, planned) in plan {
+            let expected = self.state.get(&r).map_or(0, |s| s.sequence);
+            let (location, change, live, what) = match planned {
+                Planned::Upsert(f) => {
+                    let live = LiveEntity::of(&f.entity, &f.content_hash, &f.location);
+                    let change = EntityChange::Upserted {
+                        entity: f.entity,
+                        content_hash: f.content_hash,
+                    };
+                    (f.location, change, Some(live), 0)
+                }
+                Planned::Delete { location } => (location, EntityChange::Deleted, None, 1),
+                Planned::Orphan { location } => match self.orphaned(&r).await {
+                    Ok(Some(entity)) => {
+                        let hash = entity.content_hash();
+                        let live = LiveEntity::of(&entity, &hash, &location);
+                        let change = EntityChange::Upserted {
+                            entity,
+                            content_hash: hash,
+                        };
+                        (location, change, Some(live), 2)
+                    }
+                    Ok(None) => continue,
+                    Err(e) => {
+                        report.errors.push(format!("marking {r} as an orphan: {e}"));
+                        continue;
+                    }
+                },
+            };
+            events.push((self.event(&r, &location, change), expected));
+            after.push((r, live, what));
+        }
+        if events.is_empty() {
+            return;
+        }
+        let outcomes = self.publisher.publish_all(events).await;
+        for ((r, live, what), outcome) in after.into_iter().zip(outcomes) {
+            match outcome {
+                PublishOutcome::Stored { sequence, .. } => {
+                    match what {
+                        0 => report.upserted += 1,
+                        1 => report.deleted += 1,
+                        _ => report.orphaned += 1,
+                    }
+                    self.state.set(r, sequence, live);
+                }
+                PublishOutcome::Conflict => {
+                    report.conflicts += 1;
+                    if let Err(e) = self.state.refresh(&self.log, &r).await {
+                        report
+                            .errors
+                            .push(format!("re-reading {r} after a conflict: {e}"));
+                    }
+                }
+                PublishOutcome::Failed(reason) => {
+                    report.errors.push(format!("publishing {r}: {reason}"))
+                }
+            }
+        }
+    }
+
+    /// The last published entity with the orphan annotation added.
+    async fn orphaned(&self, r: &EntityRef) -> Result<Option<Entity>, EventLogError> {
+        let Some(entity) = last_entity(&self.log, r).await? else {
+            return Ok(None);
+        };
+        let mut doc = entity.to_value();
+        if let Some(annotations) = doc
+            .get_mut("metadata")
+            .and_then(|m| m.as_object_mut())
+            .map(|m| {
+                m.entry("annotations")
+                    .or_insert_with(|| Value::Object(Default::default()))
+            })
+            .and_then(Value::as_object_mut)
+        {
+            annotations.insert(ORPHAN.into(), Value::String("true".into()));
+        }
+        Ok(Entity::from_json(doc).ok())
     }
 
     fn event(&self, entity_ref: &EntityRef, location: &str, change: EntityChange) -> EntityEvent {
@@ -165,112 +377,9 @@ impl Ingestor {
             change,
         }
     }
-
-    async fn publish(
-        &mut self,
-        events: Vec<(EntityEvent, u64)>,
-        found: &BTreeMap<EntityRef, Found>,
-        report: &mut SyncReport,
-    ) {
-        if events.is_empty() {
-            return;
-        }
-        let refs: Vec<(EntityRef, bool)> = events
-            .iter()
-            .map(|(e, _)| {
-                (
-                    e.entity_ref.clone(),
-                    matches!(e.change, EntityChange::Deleted),
-                )
-            })
-            .collect();
-        let outcomes = self.publisher.publish_all(events).await;
-        for ((entity_ref, deleted), outcome) in refs.into_iter().zip(outcomes) {
-            match outcome {
-                PublishOutcome::Stored { sequence, .. } => {
-                    let live = if deleted {
-                        report.deleted += 1;
-                        None
-                    } else {
-                        report.upserted += 1;
-                        found.get(&entity_ref).map(|f| LiveEntity {
-                            content_hash: f.content_hash.clone(),
-                            location: f.location.clone(),
-                        })
-                    };
-                    self.state.set(entity_ref, sequence, live);
-                }
-                PublishOutcome::Conflict => {
-                    report.conflicts += 1;
-                    if let Err(e) = self.state.refresh(&self.log, &entity_ref).await {
-                        report
-                            .errors
-                            .push(format!("re-reading {entity_ref} after a conflict: {e}"));
-                    }
-                }
-                PublishOutcome::Failed(reason) => {
-                    report
-                        .errors
-                        .push(format!("publishing {entity_ref}: {reason}"));
-                }
-            }
-        }
-    }
 }
 
-/// Whether `location` is `root` or a file below it.
-fn is_within(location: &str, root: &str) -> bool {
-    location == root
-        || location
-            .strip_prefix(root)
-            .is_some_and(|rest| rest.starts_with('/'))
-}
-
-/// Entities found (first definition of a ref wins), and the locations whose
-/// previously published entities must be kept because they could not be read.
-fn collect(scan: Scan, report: &mut SyncReport) -> (BTreeMap<EntityRef, Found>, HashSet<String>) {
-    let mut found: BTreeMap<EntityRef, Found> = BTreeMap::new();
-    let mut retained = HashSet::new();
-    for (location, reason) in scan.failed_roots {
-        report.errors.push(format!("{location}: {reason}"));
-        retained.insert(location);
-    }
-    for (location, contents) in scan.files {
-        match contents {
-            FileContents::Failed(reason) => {
-                report.errors.push(format!("{location}: {reason}"));
-                retained.insert(location);
-            }
-            FileContents::Parsed { entities, errors } => {
-                // A document that no longer validates is not a deleted
-                // document: keep what this file published until it is fixed.
-                if !errors.is_empty() {
-                    retained.insert(location.clone());
-                }
-                report
-                    .errors
-                    .extend(errors.into_iter().map(|e| format!("{location}: {e}")));
-                for entity in entities {
-                    let entity_ref = entity.entity_ref().clone();
-                    if let Some(first) = found.get(&entity_ref) {
-                        report.errors.push(format!(
-                            "{location}: entity {entity_ref} is already defined in {}; ignored",
-                            first.location
-                        ));
-                        continue;
-                    }
-                    let content_hash = entity.content_hash();
-                    found.insert(
-                        entity_ref,
-                        Found {
-                            entity,
-                            content_hash,
-                            location: location.clone(),
-                        },
-                    );
-                }
-            }
-        }
-    }
-    (found, retained)
+/// Whether an origin is a `file:` or `url:` location (as opposed to a push source).
+fn is_location_key(origin: &str) -> bool {
+    origin.starts_with("file:") || origin.starts_with("url:")
 }

@@ -17,7 +17,35 @@ use futures::StreamExt;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LiveEntity {
     pub content_hash: String,
+    /// The source it was read from (`managed-by-location`).
     pub location: String,
+    /// The location key that owns it (`managed-by-origin-location`, or the
+    /// event's location when the annotation is absent).
+    pub origin: String,
+    /// Whether it is marked as an orphan.
+    pub orphan: bool,
+}
+
+impl LiveEntity {
+    /// The state of a live entity as published.
+    pub fn of(entity: &catalog_model::Entity, content_hash: &str, location: &str) -> Self {
+        let annotation = |k: &str| {
+            entity
+                .as_json()
+                .get("metadata")
+                .and_then(|m| m.get("annotations"))
+                .and_then(|a| a.get(k))
+                .and_then(|v| v.as_str())
+                .map(str::to_string)
+        };
+        Self {
+            content_hash: content_hash.to_string(),
+            location: location.to_string(),
+            origin: annotation(crate::crawl::MANAGED_BY_ORIGIN_LOCATION)
+                .unwrap_or_else(|| location.to_string()),
+            orphan: annotation(crate::crawl::ORPHAN).as_deref() == Some("true"),
+        }
+    }
 }
 
 /// The state of one entity subject.
@@ -93,11 +121,15 @@ impl PublishedState {
     fn record_message(&mut self, prefix: &str, subject_name: &str, payload: &[u8], sequence: u64) {
         match decode_event(prefix, subject_name, payload, sequence) {
             Ok(decoded) => {
-                let live = match decoded.event.change {
-                    EntityChange::Upserted { content_hash, .. } => Some(LiveEntity {
+                let live = match &decoded.event.change {
+                    EntityChange::Upserted {
+                        entity,
                         content_hash,
-                        location: decoded.event.source.location,
-                    }),
+                    } => Some(LiveEntity::of(
+                        entity,
+                        content_hash,
+                        &decoded.event.source.location,
+                    )),
                     EntityChange::Deleted => None,
                 };
                 self.set(decoded.event.entity_ref, sequence, live);
@@ -150,4 +182,28 @@ impl PublishedState {
             .iter()
             .filter_map(|(r, s)| s.live.as_ref().map(|l| (r, s, l)))
     }
+}
+
+/// The entity as last published on its subject, if it is live.
+pub async fn last_entity(
+    log: &EventLog,
+    entity: &EntityRef,
+) -> Result<Option<catalog_model::Entity>, EventLogError> {
+    let subject_name = subject::entity_subject(log.prefix(), entity);
+    let stream = log.stream().await?;
+    let message = stream
+        .get_last_raw_message_by_subject(&subject_name)
+        .await
+        .map_err(|e| nats_err(&format!("reading last event of {subject_name}"), e))?;
+    let decoded = decode_event(
+        log.prefix(),
+        &subject_name,
+        &message.payload,
+        message.sequence,
+    )
+    .map_err(|e| nats_err(&format!("decoding last event of {subject_name}"), e))?;
+    Ok(match decoded.event.change {
+        EntityChange::Upserted { entity, .. } => Some(entity),
+        EntityChange::Deleted => None,
+    })
 }

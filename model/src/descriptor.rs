@@ -30,6 +30,18 @@ pub struct DocumentError {
     pub error: EntityError,
 }
 
+/// Parses a descriptor file into its YAML documents (as JSON values), without
+/// validating them as entities; empty documents are skipped.
+pub fn parse_documents(text: &str) -> Result<Vec<Value>, DescriptorError> {
+    if text.len() > MAX_DESCRIPTOR_BYTES {
+        return Err(DescriptorError::TooLarge {
+            size: text.len(),
+            limit: MAX_DESCRIPTOR_BYTES,
+        });
+    }
+    serde_saphyr::from_multiple(text).map_err(|e| DescriptorError::Yaml(e.to_string()))
+}
+
 /// Parses a descriptor file into its entities, one result per non-empty
 /// document, in file order.
 pub fn parse_descriptors(

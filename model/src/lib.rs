@@ -9,11 +9,12 @@ pub mod descriptor;
 pub mod entity;
 pub mod entity_ref;
 pub mod event;
+pub mod kinds;
 pub mod relation;
 pub mod subject;
 mod validate;
 
-pub use descriptor::{DescriptorError, DocumentError, parse_descriptors};
+pub use descriptor::{DescriptorError, DocumentError, parse_descriptors, parse_documents};
 pub use entity::{Entity, EntityError};
 pub use entity_ref::{EntityRef, RefError};
 pub use event::{EntityChange, EntityEvent, EventSource};

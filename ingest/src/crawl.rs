@@ -1,0 +1,482 @@
+//! Crawling a root location: list its sources, read and parse them, resolve
+//! placeholders, validate, annotate, and follow `Location` entities to their
+//! targets (relative to the location that holds them, with cycle detection).
+//!
+//! The outcome of each source is cached with the stamps (mtime, size) of
+//! every file it depends on, so a poll over an unchanged tree re-reads
+//! nothing.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use catalog_model::{Entity, EntityRef, parse_documents};
+use serde_json::Value;
+
+use crate::location::{Base, LocationSpec, LocationType, Source, resolve};
+use crate::placeholder;
+use crate::read::{FileStamp, ReadError, UrlReader, file_stamp, read_source};
+
+/// Annotation naming the location a descriptor was read from.
+pub const MANAGED_BY_LOCATION: &str = "backstage.io/managed-by-location";
+/// Annotation naming the root location that led to it (the location key).
+pub const MANAGED_BY_ORIGIN_LOCATION: &str = "backstage.io/managed-by-origin-location";
+/// Annotation pointing at the directory holding the descriptor.
+pub const SOURCE_LOCATION: &str = "backstage.io/source-location";
+/// Annotation on an entity whose location no longer produces it (orphan strategy `keep`).
+pub const ORPHAN: &str = "backstage.io/orphan";
+
+/// Most sources read for one root (files, URLs and Location targets).
+pub const MAX_SOURCES_PER_ROOT: usize = 100_000;
+
+/// A problem found while crawling, with where it is.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Problem {
+    /// The source (`file:/…`, `url:…`) or root location it concerns.
+    pub location: String,
+    /// 1-based document index in the source, when it concerns one document.
+    pub document: Option<usize>,
+    /// Dotted field path, when it concerns one field.
+    pub field: Option<String>,
+    pub message: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.location)?;
+        if let Some(d) = self.document {
+            write!(f, ": document {d}")?;
+        }
+        if let Some(field) = &self.field {
+            write!(f, ": {field:?}")?;
+        }
+        write!(f, " {}", self.message)
+    }
+}
+
+/// An entity found in a location, ready to publish.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Found {
+    pub entity: Entity,
+    pub content_hash: String,
+    /// The source it was read from (`managed-by-location`).
+    pub location: String,
+    /// The root location key (`managed-by-origin-location`).
+    pub origin: String,
+}
+
+/// The result of crawling one root.
+#[derive(Debug, Clone, Default)]
+pub struct RootOutcome {
+    pub found: Vec<Found>,
+    pub problems: Vec<Problem>,
+    /// Sources whose previously published entities must be kept: they could
+    /// not be read or parsed, or have an invalid document. The root's own key
+    /// is here when the root itself could not be read.
+    pub retained: HashSet<String>,
+}
+
+/// What one source produced.
+#[derive(Debug, Clone)]
+struct SourceOutcome {
+    stamp: Option<FileStamp>,
+    deps: Vec<(PathBuf, Option<FileStamp>)>,
+    found: Vec<Found>,
+    problems: Vec<Problem>,
+    retained: bool,
+    /// Location targets to follow, with whether they are optional.
+    targets: Vec<(Source, bool)>,
+}
+
+/// Caches source outcomes between crawls.
+#[derive(Debug, Default)]
+pub struct CrawlCache {
+    sources: HashMap<(String, Source), SourceOutcome>,
+    used: HashSet<(String, Source)>,
+}
+
+impl CrawlCache {
+    /// Forgets every source not used since the last call.
+    pub fn sweep(&mut self) {
+        let used = std::mem::take(&mut self.used);
+        self.sources.retain(|k, _| used.contains(k));
+    }
+}
+
+/// Everything a crawl needs.
+pub struct Crawler<'a> {
+    pub urls: &'a UrlReader,
+    pub cache: &'a mut CrawlCache,
+    /// Checks applied to each entity after the envelope rules (kind rules).
+    pub check: &'a (dyn Fn(&Entity) -> Result<(), catalog_model::EntityError> + Send + Sync),
+}
+
+fn problem(
+    location: &str,
+    document: Option<usize>,
+    field: Option<String>,
+    message: impl Into<String>,
+) -> Problem {
+    Problem {
+        location: location.to_string(),
+        document,
+        field,
+        message: message.into(),
+    }
+}
+
+impl Crawler<'_> {
+    /// Crawls `root` and everything its Location entities lead to.
+    pub async fn crawl(&mut self, root: &LocationSpec) -> RootOutcome {
+        let root_key = root.key();
+        let mut out = RootOutcome::default();
+        let base = match root.base() {
+            Ok(b) => b,
+            Err(e) => {
+                out.problems
+                    .push(problem(&root_key, None, None, e.to_string()));
+                out.retained.insert(root_key);
+                return out;
+            }
+        };
+        let initial = match list_root(root).await {
+            Ok(sources) => sources,
+            Err(message) => {
+                out.problems.push(problem(&root_key, None, None, message));
+                out.retained.insert(root_key);
+                return out;
+            }
+        };
+        // Files found by walking a directory or a glob may be other YAML
+        // (OpenAPI documents, CI configs): those without any entity-shaped
+        // document are skipped. Named files are always read as descriptors.
+        let listed = root.is_glob() || Path::new(&root.target).is_dir();
+        // (source, optional, listed, chain of location keys that led here)
+        let mut queue: Vec<(Source, bool, bool, Vec<String>)> = initial
+            .into_iter()
+            .rev()
+            .map(|s| (s, false, listed, Vec::new()))
+            .collect();
+        let mut visited = HashSet::new();
+        while let Some((source, optional, listed, chain)) = queue.pop() {
+            if !visited.insert(source.clone()) {
+                continue;
+            }
+            if visited.len() > MAX_SOURCES_PER_ROOT {
+                out.problems.push(problem(
+                    &root_key,
+                    None,
+                    None,
+                    format!("more than {MAX_SOURCES_PER_ROOT} sources; the rest were not read"),
+                ));
+                out.retained.insert(root_key.clone());
+                break;
+            }
+            let outcome = self
+                .source(&root_key, &base, &source, optional, listed)
+                .await;
+            let key = source.to_string();
+            if outcome.retained {
+                out.retained.insert(key.clone());
+            }
+            out.found.extend(outcome.found);
+            out.problems.extend(outcome.problems);
+            let mut next_chain = chain.clone();
+            next_chain.push(key.clone());
+            for (target, optional) in outcome.targets.into_iter().rev() {
+                let target_key = target.to_string();
+                if target_key == key || chain.contains(&target_key) {
+                    let mut cycle = next_chain.clone();
+                    cycle.push(target_key);
+                    out.problems.push(problem(
+                        &key,
+                        None,
+                        None,
+                        format!("location cycle: {}", cycle.join(" -> ")),
+                    ));
+                    continue;
+                }
+                queue.push((target, optional, false, next_chain.clone()));
+            }
+        }
+        out
+    }
+
+    /// The outcome of one source, from the cache when nothing it depends on changed.
+    async fn source(
+        &mut self,
+        root_key: &str,
+        base: &Base,
+        source: &Source,
+        optional: bool,
+        listed: bool,
+    ) -> SourceOutcome {
+        let cache_key = (root_key.to_string(), source.clone());
+        self.cache.used.insert(cache_key.clone());
+        if let Source::File(path) = source
+            && let Some(cached) = self.cache.sources.get(&cache_key)
+        {
+            let fresh = cached.stamp.is_some()
+                && file_stamp(path) == cached.stamp
+                && cached.deps.iter().all(|(p, s)| file_stamp(p) == *s);
+            if fresh {
+                return cached.clone();
+            }
+        }
+        let outcome = self
+            .read_source(root_key, base, source, optional, listed)
+            .await;
+        for p in &outcome.problems {
+            tracing::warn!(problem = %p, "location problem");
+        }
+        self.cache.sources.insert(cache_key, outcome.clone());
+        outcome
+    }
+
+    async fn read_source(
+        &self,
+        root_key: &str,
+        base: &Base,
+        source: &Source,
+        optional: bool,
+        listed: bool,
+    ) -> SourceOutcome {
+        let key = source.to_string();
+        let stamp = match source {
+            Source::File(p) => file_stamp(p),
+            Source::Url(_) => None,
+        };
+        let mut out = SourceOutcome {
+            stamp,
+            deps: Vec::new(),
+            found: Vec::new(),
+            problems: Vec::new(),
+            retained: false,
+            targets: Vec::new(),
+        };
+        let text = match read_source(source, self.urls).await {
+            Ok(t) => t,
+            Err(ReadError::NotFound) if optional => return out,
+            Err(e) => {
+                out.problems.push(problem(&key, None, None, e.to_string()));
+                out.retained = true;
+                return out;
+            }
+        };
+        let docs = match parse_documents(&text) {
+            Ok(d) if listed && !d.iter().any(|doc| doc.get("kind").is_some()) => {
+                tracing::debug!(location = %key, "not an entity descriptor; skipped");
+                return out;
+            }
+            Ok(d) => d,
+            Err(e) => {
+                out.problems.push(problem(&key, None, None, e.to_string()));
+                out.retained = true;
+                return out;
+            }
+        };
+        for (i, doc) in docs.into_iter().enumerate() {
+            let document = Some(i + 1);
+            match self
+                .document(root_key, base, source, doc, &mut out.deps)
+                .await
+            {
+                Ok((found, targets)) => {
+                    out.targets.extend(targets);
+                    out.found.push(found);
+                }
+                Err((field, message)) => {
+                    out.problems.push(problem(&key, document, field, message));
+                    out.retained = true;
+                }
+            }
+        }
+        out
+    }
+
+    /// One document: placeholders, validation, annotations, Location targets.
+    async fn document(
+        &self,
+        root_key: &str,
+        base: &Base,
+        source: &Source,
+        mut doc: Value,
+        deps: &mut Vec<(PathBuf, Option<FileStamp>)>,
+    ) -> Result<(Found, Vec<(Source, bool)>), DocError> {
+        let placeholders = placeholder::find(&doc).map_err(|(f, m)| (Some(f), m))?;
+        for p in placeholders {
+            let field = Some(placeholder::field_of(&p.pointer));
+            let target =
+                resolve(&p.reference, source, base).map_err(|e| (field.clone(), e.to_string()))?;
+            if let Source::File(path) = &target {
+                deps.push((path.clone(), file_stamp(path)));
+            }
+            let content = read_source(&target, self.urls)
+                .await
+                .map_err(|e| (field.clone(), format!("placeholder target {target}: {e}")))?;
+            placeholder::substitute(&mut doc, &p, &content)
+                .map_err(|m| (field.clone(), format!("placeholder target {target} {m}")))?;
+        }
+        annotate(&mut doc, source, root_key);
+        let entity = Entity::from_json(doc).map_err(|e| (Some(e.field), e.problem))?;
+        (self.check)(&entity).map_err(|e| (Some(e.field), e.problem))?;
+        let targets = if entity.entity_ref().kind() == "location" {
+            location_targets(&entity, source, base)?
+        } else {
+            Vec::new()
+        };
+        let content_hash = entity.content_hash();
+        Ok((
+            Found {
+                entity,
+                content_hash,
+                location: source.to_string(),
+                origin: root_key.to_string(),
+            },
+            targets,
+        ))
+    }
+}
+
+/// Sets Backstage's location annotations (the catalog's values win over the
+/// descriptor's, except `source-location`, which a descriptor may set).
+fn annotate(doc: &mut Value, source: &Source, root_key: &str) {
+    let Some(meta) = doc.get_mut("metadata").and_then(Value::as_object_mut) else {
+        return;
+    };
+    let annotations = meta
+        .entry("annotations")
+        .or_insert_with(|| Value::Object(Default::default()));
+    let Some(annotations) = annotations.as_object_mut() else {
+        return;
+    };
+    annotations.insert(
+        MANAGED_BY_LOCATION.into(),
+        Value::String(source.to_string()),
+    );
+    annotations.insert(
+        MANAGED_BY_ORIGIN_LOCATION.into(),
+        Value::String(root_key.to_string()),
+    );
+    let dir = match source {
+        Source::File(p) => format!("file:{}/", p.parent().unwrap_or(Path::new("/")).display()),
+        Source::Url(u) => format!(
+            "url:{}",
+            u.join("./")
+                .map(|d| d.to_string())
+                .unwrap_or_else(|_| u.to_string())
+        ),
+    };
+    annotations
+        .entry(SOURCE_LOCATION)
+        .or_insert(Value::String(dir));
+}
+
+/// A document-level failure: the field (if one) and the message.
+type DocError = (Option<String>, String);
+
+/// The targets of a Location entity, resolved against the source holding it.
+fn location_targets(
+    entity: &Entity,
+    source: &Source,
+    base: &Base,
+) -> Result<Vec<(Source, bool)>, DocError> {
+    let spec = entity.spec();
+    let optional = spec.and_then(|s| s.get("presence")).and_then(Value::as_str) == Some("optional");
+    let own_type = match source {
+        Source::File(_) => LocationType::File,
+        Source::Url(_) => LocationType::Url,
+    };
+    if let Some(t) = spec.and_then(|s| s.get("type")).and_then(Value::as_str)
+        && t != own_type.as_str()
+    {
+        return Err((
+            Some("spec.type".into()),
+            format!(
+                "a location read from a {} location cannot have targets of type {t:?}",
+                own_type.as_str()
+            ),
+        ));
+    }
+    let mut refs: Vec<(String, &str)> = Vec::new();
+    if let Some(t) = spec.and_then(|s| s.get("target")).and_then(Value::as_str) {
+        refs.push(("spec.target".into(), t));
+    }
+    if let Some(ts) = spec
+        .and_then(|s| s.get("targets"))
+        .and_then(Value::as_array)
+    {
+        for (i, t) in ts.iter().enumerate() {
+            let t = t.as_str().ok_or((
+                Some(format!("spec.targets[{i}]")),
+                "must be a string".to_string(),
+            ))?;
+            refs.push((format!("spec.targets[{i}]"), t));
+        }
+    }
+    refs.into_iter()
+        .map(|(field, r)| {
+            resolve(r, source, base)
+                .map(|s| (s, optional))
+                .map_err(|e| (Some(field), e.to_string()))
+        })
+        .collect()
+}
+
+/// The initial sources of a root: the file, the directory's descriptor
+/// files, the glob's matches, or the URL.
+async fn list_root(root: &LocationSpec) -> Result<Vec<Source>, String> {
+    match root.kind {
+        LocationType::Url => url::Url::parse(&root.target)
+            .map(|u| vec![Source::Url(u)])
+            .map_err(|e| e.to_string()),
+        LocationType::File => {
+            let root = root.clone();
+            tokio::task::spawn_blocking(move || list_files(&root))
+                .await
+                .map_err(|e| e.to_string())?
+        }
+    }
+}
+
+fn is_descriptor(path: &Path) -> bool {
+    matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("yaml" | "yml")
+    )
+}
+
+fn list_files(root: &LocationSpec) -> Result<Vec<Source>, String> {
+    let target = Path::new(&root.target);
+    if root.is_glob() {
+        let mut files = Vec::new();
+        for entry in glob::glob(&root.target).map_err(|e| format!("invalid glob: {e}"))? {
+            let path = entry.map_err(|e| format!("cannot read {}: {e}", e.path().display()))?;
+            if path.is_file() {
+                files.push(Source::File(path));
+            }
+        }
+        files.sort();
+        return Ok(files);
+    }
+    let meta =
+        std::fs::metadata(target).map_err(|e| format!("cannot read {}: {e}", target.display()))?;
+    if meta.is_file() {
+        return Ok(vec![Source::File(target.to_path_buf())]);
+    }
+    let mut files = Vec::new();
+    for entry in walkdir::WalkDir::new(target).sort_by_file_name() {
+        let entry = entry.map_err(|e| format!("cannot list {}: {e}", target.display()))?;
+        if entry.file_type().is_file() && is_descriptor(entry.path()) {
+            files.push(Source::File(entry.into_path()));
+        }
+    }
+    Ok(files)
+}
+
+/// Refs of everything found, for diagnostics.
+pub fn refs(found: &[Found]) -> Vec<EntityRef> {
+    found
+        .iter()
+        .map(|f| f.entity.entity_ref().clone())
+        .collect()
+}
