@@ -167,7 +167,16 @@ impl Pipeline {
 
     /// An ingestor over `locations`, publishing to this pipeline's log.
     pub async fn ingestor(&self, locations: Vec<PathBuf>) -> Ingestor {
-        let config = IngestConfig {
+        self.ingestor_with(locations, |_| {}).await
+    }
+
+    /// Like [`Pipeline::ingestor`], with the configuration adjusted by `edit`.
+    pub async fn ingestor_with(
+        &self,
+        locations: Vec<PathBuf>,
+        edit: impl FnOnce(&mut IngestConfig),
+    ) -> Ingestor {
+        let mut config = IngestConfig {
             locations: locations
                 .iter()
                 .map(|p| LocationConfig::Key(p.to_string_lossy().into_owned()))
@@ -175,6 +184,7 @@ impl Pipeline {
             poll_interval_ms: 50,
             ..IngestConfig::default()
         };
+        edit(&mut config);
         Ingestor::new(config, self.log.clone())
             .await
             .unwrap_or_else(|e| panic!("starting ingestor: {e}"))

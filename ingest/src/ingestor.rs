@@ -194,7 +194,8 @@ impl Ingestor {
     fn plan(&self, report: &mut SyncReport) -> BTreeMap<EntityRef, Planned> {
         let root_keys: HashSet<String> = self.roots.iter().map(|r| r.spec.key()).collect();
         let mut plan = BTreeMap::new();
-        let mut claimed: HashMap<EntityRef, String> = HashMap::new();
+        // ref -> (source, origin) of the definition that won.
+        let mut claimed: HashMap<EntityRef, (String, String)> = HashMap::new();
         let mut retained: HashSet<&String> = HashSet::new();
         for root in &self.roots {
             let Some(outcome) = &root.outcome else {
@@ -207,12 +208,15 @@ impl Ingestor {
             }
             for f in &outcome.found {
                 let r = f.entity.entity_ref();
-                if let Some(first) = claimed.get(r) {
-                    self.conflict(
-                        report,
-                        f,
-                        format!("entity {r} is already defined in {first}; ignored"),
-                    );
+                if let Some((first, origin)) = claimed.get(r) {
+                    let message = if *origin == f.origin {
+                        format!("entity {r} is already defined in {first}; ignored")
+                    } else {
+                        format!(
+                            "entity {r} is already managed by location {origin} (location key conflict); ignored"
+                        )
+                    };
+                    self.conflict(report, f, message);
                     continue;
                 }
                 let live = self.state.get(r).and_then(|s| s.live.as_ref());
@@ -231,7 +235,7 @@ impl Ingestor {
                         continue;
                     }
                 }
-                claimed.insert(r.clone(), f.location.clone());
+                claimed.insert(r.clone(), (f.location.clone(), f.origin.clone()));
                 if live.is_some_and(|l| l.content_hash == f.content_hash) {
                     report.unchanged += 1;
                     continue;

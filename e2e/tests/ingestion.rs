@@ -1,0 +1,131 @@
+//! Ingestion rules on the real log: location-key conflicts, orphans, and
+//! locations that go away.
+
+use std::time::Duration;
+
+use catalog_e2e::{Pipeline, wait_for};
+use catalog_ingest::OrphanStrategy;
+use catalog_proto::v1 as pb;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+fn component(name: &str, description: &str) -> String {
+    format!(
+        "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata: {{name: {name}, description: {description}}}\nspec: {{type: service, lifecycle: production, owner: team}}\n"
+    )
+}
+
+async fn entity(p: &Pipeline, r: &str) -> Option<pb::Entity> {
+    let mut g = p.grpc().await;
+    g.get_entity(pb::GetEntityRequest {
+        entity_ref: r.into(),
+    })
+    .await
+    .ok()?
+    .into_inner()
+    .entity
+}
+
+#[tokio::test]
+async fn a_second_location_cannot_take_over_an_entity() {
+    let p = Pipeline::start().await;
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    std::fs::write(a.path().join("svc.yaml"), component("shared", "from-a")).unwrap();
+    let mut first = p.ingestor(vec![a.path().to_path_buf()]).await;
+    assert_eq!(first.sync_once().await.unwrap().upserted, 1);
+
+    // Location B now claims the same entity, in the same ingestor or another.
+    std::fs::write(b.path().join("svc.yaml"), component("shared", "from-b")).unwrap();
+    let mut both = p
+        .ingestor(vec![a.path().to_path_buf(), b.path().to_path_buf()])
+        .await;
+    let report = both.sync_once().await.unwrap();
+    assert_eq!((report.upserted, report.deleted), (0, 0), "{report:?}");
+    let conflict = report
+        .problems
+        .iter()
+        .find(|p| p.message.contains("location key conflict"))
+        .expect("conflict reported");
+    assert!(
+        conflict.location.contains(&b.path().display().to_string()),
+        "reported on the losing location: {conflict:?}"
+    );
+    // Once A is no longer a configured location, B takes the entity over.
+    let mut only_b = p.ingestor(vec![b.path().to_path_buf()]).await;
+    let report = only_b.sync_once().await.unwrap();
+    assert_eq!((report.upserted, report.deleted), (1, 0), "{report:?}");
+    assert!(report.problems.is_empty(), "{report:?}");
+    let got = wait_for("B's version", WAIT, || async {
+        let e = entity(&p, "component:default/shared").await?;
+        (e.metadata.as_ref()?.description == "from-b").then_some(e)
+    })
+    .await;
+    let origin = &got.metadata.unwrap().annotations["backstage.io/managed-by-origin-location"];
+    assert!(origin.contains(&b.path().display().to_string()), "{origin}");
+    p.stop().await;
+}
+
+#[tokio::test]
+async fn with_the_keep_strategy_vanished_entities_become_marked_orphans() {
+    let p = Pipeline::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("svc.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            "{}---\n{}",
+            component("stays", "kept"),
+            component("goes", "gone")
+        ),
+    )
+    .unwrap();
+    let mut ingestor = p
+        .ingestor_with(vec![dir.path().to_path_buf()], |c| {
+            c.orphan_strategy = OrphanStrategy::Keep
+        })
+        .await;
+    assert_eq!(ingestor.sync_once().await.unwrap().upserted, 2);
+    std::fs::write(&file, component("stays", "kept")).unwrap();
+    let report = ingestor.sync_once().await.unwrap();
+    assert_eq!(
+        (report.orphaned, report.deleted, report.upserted),
+        (1, 0, 0),
+        "{report:?}"
+    );
+    // Marked once, not on every pass.
+    assert_eq!(ingestor.sync_once().await.unwrap().orphaned, 0);
+    let orphan = wait_for("the orphan mark", WAIT, || async {
+        let e = entity(&p, "component:default/goes").await?;
+        e.metadata
+            .as_ref()?
+            .annotations
+            .contains_key("backstage.io/orphan")
+            .then_some(e)
+    })
+    .await;
+    assert_eq!(
+        orphan.metadata.unwrap().annotations["backstage.io/orphan"],
+        "true"
+    );
+    // Back in the file: no longer an orphan.
+    std::fs::write(
+        &file,
+        format!(
+            "{}---\n{}",
+            component("stays", "kept"),
+            component("goes", "gone")
+        ),
+    )
+    .unwrap();
+    assert_eq!(ingestor.sync_once().await.unwrap().upserted, 1);
+    wait_for("the mark to go", WAIT, || async {
+        let e = entity(&p, "component:default/goes").await?;
+        (!e.metadata
+            .as_ref()?
+            .annotations
+            .contains_key("backstage.io/orphan"))
+        .then_some(())
+    })
+    .await;
+    p.stop().await;
+}
