@@ -14,6 +14,9 @@ pub struct ApiConfig {
     /// survive a restart).
     #[serde(default)]
     pub page_token_secret: String,
+    /// Kinds `IngestService` accepts besides Backstage's built-in ones.
+    #[serde(default)]
+    pub extra_kinds: Vec<String>,
 }
 
 fn default_listen() -> SocketAddr {
@@ -25,6 +28,7 @@ impl Default for ApiConfig {
         Self {
             listen: default_listen(),
             page_token_secret: String::new(),
+            extra_kinds: Vec::new(),
         }
     }
 }

@@ -1,5 +1,6 @@
 //! The gRPC catalog API (`catalog.v1.CatalogService`) over the read models,
-//! with gRPC health and server reflection.
+//! push ingestion (`catalog.v1.IngestService`, publishing to the event log),
+//! gRPC health and server reflection.
 //!
 //! Owns: request validation, the SQL that reads the read models ([`query`]),
 //! conversion to the wire types ([`convert`]), opaque page tokens
@@ -13,11 +14,13 @@
 mod config;
 pub mod convert;
 pub mod error;
+mod ingest_service;
 pub mod page_token;
 pub mod query;
 mod server;
 mod service;
 
 pub use config::ApiConfig;
+pub use ingest_service::IngestApi;
 pub use server::ApiServer;
 pub use service::CatalogApi;

@@ -9,11 +9,19 @@ use tonic::codec::CompressionEncoding;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 
+use catalog_eventlog::EventLog;
+use catalog_ingest::push::Pusher;
+use catalog_model::kinds::KindPolicy;
+use catalog_proto::v1::ingest_service_server::IngestServiceServer;
+
 use crate::config::ApiConfig;
+use crate::ingest_service::IngestApi;
 use crate::service::CatalogApi;
 
 /// Largest request accepted, in bytes.
 pub const MAX_REQUEST_BYTES: usize = 4 << 20;
+/// Largest `Apply` request accepted, in bytes (1000 descriptors).
+pub const MAX_APPLY_BYTES: usize = 64 << 20;
 
 /// Failures starting or running the server.
 #[derive(Debug, thiserror::Error)]
@@ -34,11 +42,13 @@ pub enum ServerError {
 pub struct ApiServer {
     config: ApiConfig,
     pool: Pool,
+    log: EventLog,
 }
 
 impl ApiServer {
-    pub fn new(config: ApiConfig, pool: Pool) -> Self {
-        Self { config, pool }
+    /// A server reading `pool` and publishing pushed entities to `log`.
+    pub fn new(config: ApiConfig, pool: Pool, log: EventLog) -> Self {
+        Self { config, pool, log }
     }
 
     /// Binds the configured address.
@@ -62,6 +72,7 @@ impl ApiServer {
         health
             .set_serving::<CatalogServiceServer<CatalogApi>>()
             .await;
+        health.set_serving::<IngestServiceServer<IngestApi>>().await;
         let reflection = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -79,6 +90,14 @@ impl ApiServer {
                 .send_compressed(CompressionEncoding::Gzip)
                 .send_compressed(CompressionEncoding::Zstd)
                 .max_decoding_message_size(MAX_REQUEST_BYTES);
+        let policy = KindPolicy {
+            extra_kinds: self.config.extra_kinds.clone(),
+        };
+        let ingest = IngestServiceServer::new(IngestApi::new(Pusher::new(self.log, policy)))
+            .accept_compressed(CompressionEncoding::Gzip)
+            .accept_compressed(CompressionEncoding::Zstd)
+            .send_compressed(CompressionEncoding::Gzip)
+            .max_decoding_message_size(MAX_APPLY_BYTES);
         if let Ok(addr) = listener.local_addr() {
             tracing::info!(%addr, "gRPC API listening");
         }
@@ -87,6 +106,7 @@ impl ApiServer {
             .add_service(reflection)
             .add_service(reflection_v1alpha)
             .add_service(catalog)
+            .add_service(ingest)
             .serve_with_incoming_shutdown(TcpIncoming::from(listener), shutdown.cancelled_owned())
             .await
             .map_err(|e| ServerError::Serve(e.to_string()))

@@ -97,7 +97,8 @@ async fn main() -> anyhow::Result<()> {
             spawn_projector(&mut tasks, &config, log, &shutdown)?;
         }
         Command::Api => {
-            spawn_api(&mut tasks, &config, &shutdown).await?;
+            let log = event_log(&config, "catalog-api").await?;
+            spawn_api(&mut tasks, &config, log, &shutdown).await?;
         }
         Command::UiBridge => {
             spawn_bridge(&mut tasks, &config, &shutdown).await?;
@@ -107,8 +108,8 @@ async fn main() -> anyhow::Result<()> {
             // The read model must exist before the API answers.
             schema::migrate(&pool(&config)?).await?;
             spawn_projector(&mut tasks, &config, log.clone(), &shutdown)?;
-            spawn_ingest(&mut tasks, &config, log, &shutdown);
-            let api = spawn_api(&mut tasks, &config, &shutdown).await?;
+            spawn_ingest(&mut tasks, &config, log.clone(), &shutdown);
+            let api = spawn_api(&mut tasks, &config, log, &shutdown).await?;
             let ui = spawn_bridge(&mut tasks, &config, &shutdown).await?;
             println!(
                 "\nCatalog is up.\n  Web UI and REST API: http://{ui}/\n  gRPC API:            {api}\nPress Ctrl-C to stop.\n"
@@ -195,9 +196,10 @@ fn spawn_projector(
 async fn spawn_api(
     tasks: &mut JoinSet<anyhow::Result<()>>,
     config: &Config,
+    log: EventLog,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<std::net::SocketAddr> {
-    let server = ApiServer::new(config.api.clone(), pool(config)?);
+    let server = ApiServer::new(config.api.clone(), pool(config)?, log);
     let listener = server.bind().await?;
     let addr = listener.local_addr()?;
     let shutdown = shutdown.clone();

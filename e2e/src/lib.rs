@@ -128,8 +128,10 @@ impl Pipeline {
             ApiConfig {
                 listen: SocketAddr::from(([127, 0, 0, 1], 0)),
                 page_token_secret: "test-secret".into(),
+                extra_kinds: Vec::new(),
             },
             pool.clone(),
+            log.clone(),
         );
         let listener = api.bind().await.unwrap_or_else(|e| panic!("{e}"));
         let api_addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));

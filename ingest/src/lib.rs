@@ -16,6 +16,7 @@ pub mod crawl;
 pub mod ingestor;
 pub mod location;
 pub mod placeholder;
+pub mod push;
 pub mod read;
 pub mod state;
 

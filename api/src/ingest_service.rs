@@ -1,0 +1,98 @@
+//! `catalog.v1.IngestService`: push ingestion over gRPC.
+
+use catalog_ingest::push::{Outcome, PushError, PushResult, Pusher};
+use catalog_proto::v1 as pb;
+use catalog_proto::v1::apply_result::Outcome as PbOutcome;
+use catalog_proto::v1::ingest_service_server::IngestService;
+use tonic::{Request, Response, Status};
+
+use crate::error::ApiError;
+
+/// The service implementation.
+#[derive(Clone)]
+pub struct IngestApi {
+    pusher: Pusher,
+}
+
+impl IngestApi {
+    pub fn new(pusher: Pusher) -> Self {
+        Self { pusher }
+    }
+}
+
+impl From<PushError> for ApiError {
+    fn from(e: PushError) -> Self {
+        match e {
+            PushError::BadSource(_) | PushError::TooMany(_) => Self::InvalidArgument(e.to_string()),
+            PushError::EventLog(e) => Self::Unavailable(e.to_string()),
+        }
+    }
+}
+
+fn to_proto(r: PushResult) -> pb::ApplyResult {
+    let outcome = match r.outcome {
+        Outcome::Created => PbOutcome::Created,
+        Outcome::Updated => PbOutcome::Updated,
+        Outcome::Unchanged => PbOutcome::Unchanged,
+        Outcome::Invalid => PbOutcome::Invalid,
+        Outcome::Conflict => PbOutcome::Conflict,
+        Outcome::Failed => PbOutcome::Failed,
+        Outcome::Deleted => PbOutcome::Deleted,
+        Outcome::NotFound => PbOutcome::NotFound,
+    };
+    pb::ApplyResult {
+        name: r.name,
+        entity_ref: r.entity_ref.map(|e| e.to_string()).unwrap_or_default(),
+        outcome: outcome as i32,
+        message: r.message,
+        sequence: r.sequence,
+    }
+}
+
+#[tonic::async_trait]
+impl IngestService for IngestApi {
+    #[tracing::instrument(skip_all, fields(rpc = "Apply", source = %request.get_ref().source, n = request.get_ref().descriptors.len()))]
+    async fn apply(
+        &self,
+        request: Request<pb::ApplyRequest>,
+    ) -> Result<Response<pb::ApplyResponse>, Status> {
+        let req = request.into_inner();
+        let descriptors: Vec<(String, String)> = req
+            .descriptors
+            .into_iter()
+            .enumerate()
+            .map(|(i, d)| {
+                let name = if d.name.is_empty() {
+                    format!("descriptors[{i}]")
+                } else {
+                    d.name
+                };
+                (name, d.content)
+            })
+            .collect();
+        let results = self
+            .pusher
+            .apply(&req.source, &descriptors, req.dry_run)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(Response::new(pb::ApplyResponse {
+            results: results.into_iter().map(to_proto).collect(),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc = "Delete", source = %request.get_ref().source))]
+    async fn delete(
+        &self,
+        request: Request<pb::DeleteRequest>,
+    ) -> Result<Response<pb::DeleteResponse>, Status> {
+        let req = request.into_inner();
+        let results = self
+            .pusher
+            .delete(&req.source, &req.entity_refs)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(Response::new(pb::DeleteResponse {
+            results: results.into_iter().map(to_proto).collect(),
+        }))
+    }
+}
