@@ -1,6 +1,7 @@
 //! `catalog`: the one binary. Each subcommand runs one component; `all` runs
 //! every component in one process for local use.
 
+mod apply;
 mod config;
 
 use std::path::PathBuf;
@@ -49,6 +50,29 @@ enum Command {
     UiBridge,
     /// Run every component in one process.
     All,
+    /// Push descriptors from files or directories through the API's
+    /// IngestService, and print what changed.
+    Apply {
+        /// Files, directories or globs to push.
+        #[arg(short = 'f', long = "file", required = true)]
+        paths: Vec<String>,
+        /// Name of the pushing source; it owns the entities it pushes.
+        #[arg(long, env = "CATALOG_APPLY_SOURCE", default_value = "catalog-cli")]
+        source: String,
+        /// URL of the catalog's gRPC API.
+        #[arg(
+            long,
+            env = "CATALOG_API_URL",
+            default_value = "http://127.0.0.1:50051"
+        )]
+        api: String,
+        /// Report what would change without publishing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Kinds to accept besides Backstage's built-in ones.
+        #[arg(long = "extra-kind")]
+        extra_kinds: Vec<String>,
+    },
     /// Check descriptors offline and print every problem found (file,
     /// document, field); exits non-zero when there is any.
     Validate {
@@ -66,13 +90,20 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    // Logs go to stderr; the one-shot commands print their own report, so
+    // they log only errors unless RUST_LOG says otherwise.
+    let default_level = match cli.command {
+        Command::Validate { .. } | Command::Apply { .. } => "error",
+        _ => "info",
+    };
     tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
         )
         .init();
-    let cli = Cli::parse();
     if let Command::Validate {
         paths,
         format,
@@ -80,6 +111,27 @@ async fn main() -> anyhow::Result<()> {
     } = &cli.command
     {
         return validate(paths, *format, extra_kinds.clone()).await;
+    }
+    if let Command::Apply {
+        paths,
+        source,
+        api,
+        dry_run,
+        extra_kinds,
+    } = &cli.command
+    {
+        let ok = apply::apply(apply::ApplyArgs {
+            paths: paths.clone(),
+            source: source.clone(),
+            api: api.clone(),
+            dry_run: *dry_run,
+            extra_kinds: extra_kinds.clone(),
+        })
+        .await?;
+        if !ok {
+            std::process::exit(1);
+        }
+        return Ok(());
     }
     let config = Config::load(cli.config.as_deref())?;
     let shutdown = CancellationToken::new();
@@ -115,7 +167,7 @@ async fn main() -> anyhow::Result<()> {
                 "\nCatalog is up.\n  Web UI and REST API: http://{ui}/\n  gRPC API:            {api}\nPress Ctrl-C to stop.\n"
             );
         }
-        Command::Validate { .. } => unreachable!("handled above"),
+        Command::Validate { .. } | Command::Apply { .. } => unreachable!("handled above"),
     }
     // The first component to stop (or fail) stops the others.
     let mut result = Ok(());
