@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use crate::entity::Entity;
 use crate::entity_ref::EntityRef;
+use crate::kinds::BuiltinKind;
 
 /// The well-known relation types (`well-known-relations.md`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -76,114 +77,140 @@ pub struct Relation {
     pub target: EntityRef,
 }
 
-/// (kinds the field applies to, field, default target kind, relation).
-/// `None` as default kind means the ref must name its kind.
-type FieldRule = (
-    &'static [&'static str],
-    &'static str,
-    Option<&'static str>,
-    RelationType,
-);
+/// A spec field holding entity references, and the relation each reference
+/// implies. Follows `BuiltinKindsEntityProcessor.ts` (plugins/catalog-backend)
+/// and, for Template `owner`, `ScaffolderEntitiesProcessor.ts`
+/// (plugins/scaffolder-backend).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RefField {
+    /// The key in `spec`: a string, or a list of strings.
+    pub field: &'static str,
+    /// The kind of a reference that names none; `None` means the reference
+    /// must name its kind (`dependsOn`, `dependencyOf`).
+    pub default_kind: Option<BuiltinKind>,
+    /// The relation from the entity to the target; the target gets its inverse.
+    pub relation: RelationType,
+}
 
-const FIELD_RULES: &[FieldRule] = &[
-    (
-        &[
-            "component",
-            "api",
-            "resource",
-            "system",
-            "domain",
-            "template",
-        ],
-        "owner",
-        Some("group"),
-        RelationType::OwnedBy,
-    ),
-    (
-        &["component", "api", "resource"],
-        "system",
-        Some("system"),
-        RelationType::PartOf,
-    ),
-    (
-        &["component"],
+const fn field(
+    field: &'static str,
+    default_kind: Option<BuiltinKind>,
+    relation: RelationType,
+) -> RefField {
+    RefField {
+        field,
+        default_kind,
+        relation,
+    }
+}
+
+const OWNER: RefField = field("owner", Some(BuiltinKind::Group), RelationType::OwnedBy);
+const SYSTEM: RefField = field("system", Some(BuiltinKind::System), RelationType::PartOf);
+const DEPENDS_ON: RefField = field("dependsOn", None, RelationType::DependsOn);
+const DEPENDENCY_OF: RefField = field("dependencyOf", None, RelationType::DependencyOf);
+
+const COMPONENT: &[RefField] = &[
+    OWNER,
+    SYSTEM,
+    field(
         "subcomponentOf",
-        Some("component"),
+        Some(BuiltinKind::Component),
         RelationType::PartOf,
     ),
-    (
-        &["component"],
+    field(
         "providesApis",
-        Some("api"),
+        Some(BuiltinKind::Api),
         RelationType::ProvidesApi,
     ),
-    (
-        &["component"],
+    field(
         "consumesApis",
-        Some("api"),
+        Some(BuiltinKind::Api),
         RelationType::ConsumesApi,
     ),
-    (
-        &["component", "resource"],
-        "dependsOn",
-        None,
-        RelationType::DependsOn,
-    ),
-    (
-        &["component", "resource"],
-        "dependencyOf",
-        None,
-        RelationType::DependencyOf,
-    ),
-    (&["system"], "domain", Some("domain"), RelationType::PartOf),
-    (
-        &["domain"],
+    DEPENDS_ON,
+    DEPENDENCY_OF,
+];
+const API: &[RefField] = &[OWNER, SYSTEM];
+const RESOURCE: &[RefField] = &[OWNER, SYSTEM, DEPENDS_ON, DEPENDENCY_OF];
+const SYSTEM_KIND: &[RefField] = &[
+    OWNER,
+    field("domain", Some(BuiltinKind::Domain), RelationType::PartOf),
+];
+const DOMAIN: &[RefField] = &[
+    OWNER,
+    field(
         "subdomainOf",
-        Some("domain"),
+        Some(BuiltinKind::Domain),
         RelationType::PartOf,
     ),
-    (&["user"], "memberOf", Some("group"), RelationType::MemberOf),
-    (&["group"], "parent", Some("group"), RelationType::ChildOf),
-    (
-        &["group"],
-        "children",
-        Some("group"),
-        RelationType::ParentOf,
-    ),
-    (&["group"], "members", Some("user"), RelationType::HasMember),
 ];
+const GROUP: &[RefField] = &[
+    field("parent", Some(BuiltinKind::Group), RelationType::ChildOf),
+    field("children", Some(BuiltinKind::Group), RelationType::ParentOf),
+    field("members", Some(BuiltinKind::User), RelationType::HasMember),
+];
+const USER: &[RefField] = &[field(
+    "memberOf",
+    Some(BuiltinKind::Group),
+    RelationType::MemberOf,
+)];
+const TEMPLATE: &[RefField] = &[OWNER];
+
+/// The reference-bearing spec fields of a built-in kind.
+pub(crate) fn ref_fields(kind: BuiltinKind) -> &'static [RefField] {
+    match kind {
+        BuiltinKind::Component => COMPONENT,
+        BuiltinKind::Api => API,
+        BuiltinKind::Resource => RESOURCE,
+        BuiltinKind::System => SYSTEM_KIND,
+        BuiltinKind::Domain => DOMAIN,
+        BuiltinKind::Group => GROUP,
+        BuiltinKind::User => USER,
+        // Location targets are locations (`url:…`), not entity references.
+        BuiltinKind::Location => &[],
+        BuiltinKind::Template => TEMPLATE,
+    }
+}
+
+/// The references a ref field holds: one for a string, each string of a
+/// list (non-strings skipped; validation reports them).
+pub(crate) fn field_refs(value: &Value) -> Vec<&str> {
+    match value {
+        Value::String(s) => vec![s.as_str()],
+        Value::Array(items) => items.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
+    }
+}
 
 /// Relations implied by the entity's spec, in both directions, sorted and
-/// without duplicates. References that cannot be parsed are skipped (they are
-/// reported by validation, not here).
+/// without duplicates. Only built-in kinds imply relations. References that
+/// cannot be parsed are skipped here; [`crate::kinds::check_kind`] rejects
+/// them before an entity gets this far.
 pub fn derive_relations(entity: &Entity) -> Vec<Relation> {
     let me = entity.entity_ref();
-    let Some(spec) = entity.spec() else {
+    let (Some(kind), Some(spec)) = (BuiltinKind::parse_ignore_case(me.kind()), entity.spec())
+    else {
         return Vec::new();
     };
     let mut out = Vec::new();
-    for (kinds, field, default_kind, relation) in FIELD_RULES {
-        if !kinds.contains(&me.kind()) {
+    for rule in ref_fields(kind) {
+        let Some(value) = spec.get(rule.field) else {
             continue;
-        }
-        let targets: Vec<&str> = match spec.get(*field) {
-            Some(Value::String(s)) => vec![s.as_str()],
-            Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect(),
-            _ => continue,
         };
-        for target in targets {
-            let Ok(target) = EntityRef::parse_with_defaults(target, *default_kind, me.namespace())
+        for target in field_refs(value) {
+            let default_kind = rule.default_kind.map(BuiltinKind::as_str);
+            let Ok(target) = EntityRef::parse_with_defaults(target, default_kind, me.namespace())
             else {
                 continue;
             };
             out.push(Relation {
                 source: me.clone(),
-                relation: *relation,
+                relation: rule.relation,
                 target: target.clone(),
             });
             out.push(Relation {
                 source: target,
-                relation: relation.inverse(),
+                relation: rule.relation.inverse(),
                 target: me.clone(),
             });
         }
