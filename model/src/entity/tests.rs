@@ -31,43 +31,20 @@ fn output_only_fields_are_dropped_and_hash_is_stable() {
 }
 
 #[test]
+#[rustfmt::skip]
 fn invalid_documents_name_the_field() {
     let cases: Vec<(Value, &str)> = vec![
         (json!("text"), "(root)"),
-        (
-            json!({"kind": "Component", "metadata": {"name": "a"}}),
-            "apiVersion",
-        ),
-        (
-            json!({"apiVersion": "v1", "metadata": {"name": "a"}}),
-            "kind",
-        ),
+        (json!({"kind": "Component", "metadata": {"name": "a"}}), "apiVersion"),
+        (json!({"apiVersion": "v1", "metadata": {"name": "a"}}), "kind"),
         (json!({"apiVersion": "v1", "kind": "Component"}), "metadata"),
-        (
-            json!({"apiVersion": "v1", "kind": "Component", "metadata": {}}),
-            "metadata.name",
-        ),
+        (json!({"apiVersion": "v1", "kind": "Component", "metadata": {}}), "metadata.name"),
         (component("bad name"), "metadata.name"),
-        (
-            json!({"apiVersion": "v1", "kind": "Component", "metadata": {"name": "a", "namespace": "Prod"}}),
-            "metadata.namespace",
-        ),
-        (
-            json!({"apiVersion": "v1", "kind": "Component", "metadata": {"name": "a", "tags": ["Java"]}}),
-            "metadata.tags[0]",
-        ),
-        (
-            json!({"apiVersion": "v1", "kind": "Component", "metadata": {"name": "a", "labels": {"a": 1}}}),
-            "metadata.labels.a",
-        ),
-        (
-            json!({"apiVersion": "v1", "kind": "Component", "metadata": {"name": "a"}, "spec": []}),
-            "spec",
-        ),
-        (
-            json!({"apiVersion": "v1", "kind": "Component", "metadata": {"name": "a"}, "extra": 1}),
-            "extra",
-        ),
+        (json!({"apiVersion": "v1", "kind": "Component", "metadata": {"name": "a", "namespace": "Prod"}}), "metadata.namespace"),
+        (json!({"apiVersion": "v1", "kind": "Component", "metadata": {"name": "a", "tags": ["Java"]}}), "metadata.tags[0]"),
+        (json!({"apiVersion": "v1", "kind": "Component", "metadata": {"name": "a", "labels": {"a": 1}}}), "metadata.labels.a"),
+        (json!({"apiVersion": "v1", "kind": "Component", "metadata": {"name": "a"}, "spec": []}), "spec"),
+        (json!({"apiVersion": "v1", "kind": "Component", "metadata": {"name": "a"}, "extra": 1}), "extra"),
     ];
     for (doc, field) in cases {
         let e = Entity::from_json(doc.clone()).unwrap_err();
@@ -99,269 +76,85 @@ fn check_metadata_rows(rows: &[(Value, Option<&str>, &str)]) {
 }
 
 #[test]
+#[rustfmt::skip]
 fn title_is_a_non_empty_string_and_description_any_string() {
     check_metadata_rows(&[
         (json!({"title": "Payments"}), None, "plain title"),
-        (
-            json!({"title": " "}),
-            None,
-            "minLength counts a space; the schema does not trim",
-        ),
-        (
-            json!({"title": "a\u{200b}b"}),
-            None,
-            "display text may hold any character",
-        ),
+        (json!({"title": " "}), None, "minLength counts a space; the schema does not trim"),
+        (json!({"title": "a\u{200b}b"}), None, "display text may hold any character"),
         (json!({"title": ""}), Some("metadata.title"), "minLength: 1"),
-        (
-            json!({"title": 42}),
-            Some("metadata.title"),
-            "must be a string",
-        ),
-        (
-            json!({"title": null}),
-            Some("metadata.title"),
-            "YAML `title:` with no value",
-        ),
-        (
-            json!({"description": ""}),
-            None,
-            "description has no minLength",
-        ),
-        (
-            json!({"description": "Line one\nline two"}),
-            None,
-            "multi-line description",
-        ),
-        (
-            json!({"description": 1}),
-            Some("metadata.description"),
-            "must be a string",
-        ),
-        (
-            json!({"description": ["a"]}),
-            Some("metadata.description"),
-            "a list is not a string",
-        ),
+        (json!({"title": 42}), Some("metadata.title"), "must be a string"),
+        (json!({"title": null}), Some("metadata.title"), "YAML `title:` with no value"),
+        (json!({"description": ""}), None, "description has no minLength"),
+        (json!({"description": "Line one\nline two"}), None, "multi-line description"),
+        (json!({"description": 1}), Some("metadata.description"), "must be a string"),
+        (json!({"description": ["a"]}), Some("metadata.description"), "a list is not a string"),
     ]);
 }
 
 #[test]
+#[rustfmt::skip]
 fn links_follow_field_format_policy() {
     let icon_63 = "i".repeat(63);
     let icon_64 = "i".repeat(64);
     check_metadata_rows(&[
         (json!({"links": []}), None, "no links"),
-        (
-            json!({"links": [{"url": "https://x.example"}]}),
-            None,
-            "url only",
-        ),
-        (
-            json!({"links": [{"url": "https://x.example", "title": "Docs", "icon": "dashboard", "type": "runbook"}]}),
-            None,
-            "every field",
-        ),
-        (
-            json!({"links": "https://x.example"}),
-            Some("metadata.links"),
-            "must be a list",
-        ),
-        (
-            json!({"links": ["https://x.example"]}),
-            Some("metadata.links[0]"),
-            "items are mappings",
-        ),
-        (
-            json!({"links": [{}]}),
-            Some("metadata.links[0].url"),
-            "url is required",
-        ),
-        (
-            json!({"links": [{"url": 5}]}),
-            Some("metadata.links[0].url"),
-            "url must be a string",
-        ),
-        (
-            json!({"links": [{"url": ""}]}),
-            Some("metadata.links[0].url"),
-            "empty url",
-        ),
-        (
-            json!({"links": [{"url": "example.com"}]}),
-            Some("metadata.links[0].url"),
-            "no scheme: new URL throws",
-        ),
-        (
-            json!({"links": [{"url": "https://"}]}),
-            Some("metadata.links[0].url"),
-            "no host",
-        ),
-        (
-            json!({"links": [{"url": "https://ok.example"}, {"url": "nope"}]}),
-            Some("metadata.links[1].url"),
-            "the index names the bad item",
-        ),
-        (
-            json!({"links": [{"url": "https://x.example", "title": "  Docs "}]}),
-            None,
-            "title with spaces around",
-        ),
-        (
-            json!({"links": [{"url": "https://x.example", "title": ""}]}),
-            Some("metadata.links[0].title"),
-            "empty title",
-        ),
-        (
-            json!({"links": [{"url": "https://x.example", "title": " \t\n"}]}),
-            Some("metadata.links[0].title"),
-            "blank after trim",
-        ),
-        (
-            json!({"links": [{"url": "https://x.example", "title": "\u{feff}\u{a0}"}]}),
-            Some("metadata.links[0].title"),
-            "JS trim removes BOM and NBSP",
-        ),
-        (
-            json!({"links": [{"url": "https://x.example", "title": "\u{200b}"}]}),
-            None,
-            "JS trim keeps zero-width space",
-        ),
-        (
-            json!({"links": [{"url": "https://x.example", "title": "\u{85}"}]}),
-            None,
-            "JS trim keeps NEL (U+0085)",
-        ),
-        (
-            json!({"links": [{"url": "https://x.example", "title": 1}]}),
-            Some("metadata.links[0].title"),
-            "title must be a string",
-        ),
-        (
-            json!({"links": [{"url": "https://x.example", "icon": icon_63}]}),
-            None,
-            "icon of 63 characters",
-        ),
-        (
-            json!({"links": [{"url": "https://x.example", "icon": icon_64}]}),
-            Some("metadata.links[0].icon"),
-            "icon of 64 characters",
-        ),
-        (
-            json!({"links": [{"url": "https://x.example", "icon": "my icon"}]}),
-            Some("metadata.links[0].icon"),
-            "icon is an object name",
-        ),
-        (
-            json!({"links": [{"url": "https://x.example", "icon": ""}]}),
-            Some("metadata.links[0].icon"),
-            "empty icon",
-        ),
-        (
-            json!({"links": [{"url": "https://x.example", "icon": "-x"}]}),
-            Some("metadata.links[0].icon"),
-            "leading separator",
-        ),
-        (
-            json!({"links": [{"url": "https://x.example", "icon": true}]}),
-            Some("metadata.links[0].icon"),
-            "icon must be a string",
-        ),
-        (
-            json!({"links": [{"url": "https://x.example", "type": "dash board"}]}),
-            None,
-            "type is free text",
-        ),
-        (
-            json!({"links": [{"url": "https://x.example", "type": ""}]}),
-            Some("metadata.links[0].type"),
-            "type has minLength: 1",
-        ),
-        (
-            json!({"links": [{"url": "https://x.example", "type": 1}]}),
-            Some("metadata.links[0].type"),
-            "type must be a string",
-        ),
+        (json!({"links": [{"url": "https://x.example"}]}), None, "url only"),
+        (json!({"links": [{"url": "https://x.example", "title": "Docs", "icon": "dashboard", "type": "runbook"}]}), None, "every field"),
+        (json!({"links": "https://x.example"}), Some("metadata.links"), "must be a list"),
+        (json!({"links": ["https://x.example"]}), Some("metadata.links[0]"), "items are mappings"),
+        (json!({"links": [{}]}), Some("metadata.links[0].url"), "url is required"),
+        (json!({"links": [{"url": 5}]}), Some("metadata.links[0].url"), "url must be a string"),
+        (json!({"links": [{"url": ""}]}), Some("metadata.links[0].url"), "empty url"),
+        (json!({"links": [{"url": "example.com"}]}), Some("metadata.links[0].url"), "no scheme: new URL throws"),
+        (json!({"links": [{"url": "https://"}]}), Some("metadata.links[0].url"), "no host"),
+        (json!({"links": [{"url": "https://ok.example"}, {"url": "nope"}]}), Some("metadata.links[1].url"), "the index names the bad item"),
+        (json!({"links": [{"url": "https://x.example", "title": "  Docs "}]}), None, "title with spaces around"),
+        (json!({"links": [{"url": "https://x.example", "title": ""}]}), Some("metadata.links[0].title"), "empty title"),
+        (json!({"links": [{"url": "https://x.example", "title": " \t\n"}]}), Some("metadata.links[0].title"), "blank after trim"),
+        (json!({"links": [{"url": "https://x.example", "title": "\u{feff}\u{a0}"}]}), Some("metadata.links[0].title"), "JS trim removes BOM and NBSP"),
+        (json!({"links": [{"url": "https://x.example", "title": "\u{200b}"}]}), None, "JS trim keeps zero-width space"),
+        (json!({"links": [{"url": "https://x.example", "title": "\u{85}"}]}), None, "JS trim keeps NEL (U+0085)"),
+        (json!({"links": [{"url": "https://x.example", "title": 1}]}), Some("metadata.links[0].title"), "title must be a string"),
+        (json!({"links": [{"url": "https://x.example", "icon": icon_63}]}), None, "icon of 63 characters"),
+        (json!({"links": [{"url": "https://x.example", "icon": icon_64}]}), Some("metadata.links[0].icon"), "icon of 64 characters"),
+        (json!({"links": [{"url": "https://x.example", "icon": "my icon"}]}), Some("metadata.links[0].icon"), "icon is an object name"),
+        (json!({"links": [{"url": "https://x.example", "icon": ""}]}), Some("metadata.links[0].icon"), "empty icon"),
+        (json!({"links": [{"url": "https://x.example", "icon": "-x"}]}), Some("metadata.links[0].icon"), "leading separator"),
+        (json!({"links": [{"url": "https://x.example", "icon": true}]}), Some("metadata.links[0].icon"), "icon must be a string"),
+        (json!({"links": [{"url": "https://x.example", "type": "dash board"}]}), None, "type is free text"),
+        (json!({"links": [{"url": "https://x.example", "type": ""}]}), Some("metadata.links[0].type"), "type has minLength: 1"),
+        (json!({"links": [{"url": "https://x.example", "type": 1}]}), Some("metadata.links[0].type"), "type must be a string"),
     ]);
 }
 
 #[test]
+#[rustfmt::skip]
 fn label_values_are_empty_or_names_and_annotation_values_any_string() {
     let v63 = "v".repeat(63);
     let v64 = "v".repeat(64);
     let long = "x".repeat(10_000);
     check_metadata_rows(&[
         (json!({"labels": {"tier": ""}}), None, "empty label value"),
-        (
-            json!({"labels": {"tier": "v1.2_beta-3"}}),
-            None,
-            "separators inside",
-        ),
+        (json!({"labels": {"tier": "v1.2_beta-3"}}), None, "separators inside"),
         (json!({"labels": {"tier": v63}}), None, "63 characters"),
-        (
-            json!({"labels": {"tier": v64}}),
-            Some("metadata.labels.tier"),
-            "64 characters",
-        ),
-        (
-            json!({"labels": {"tier": "-a"}}),
-            Some("metadata.labels.tier"),
-            "leading separator",
-        ),
-        (
-            json!({"labels": {"tier": "a b"}}),
-            Some("metadata.labels.tier"),
-            "space",
-        ),
-        (
-            json!({"labels": {"tier": "a\u{200b}b"}}),
-            Some("metadata.labels.tier"),
-            "zero-width space",
-        ),
-        (
-            json!({"labels": {"tier": 1}}),
-            Some("metadata.labels.tier"),
-            "must be a string",
-        ),
-        (
-            json!({"labels": "tier"}),
-            Some("metadata.labels"),
-            "must be a mapping",
-        ),
-        (
-            json!({"annotations": {"a": ""}}),
-            None,
-            "empty annotation value",
-        ),
-        (
-            json!({"annotations": {"a": "any: text / with ünïcode"}}),
-            None,
-            "any string",
-        ),
-        (
-            json!({"annotations": {"a": "a\u{200b}b"}}),
-            None,
-            "zero-width space is fine in a value",
-        ),
-        (
-            json!({"annotations": {"a": long}}),
-            None,
-            "no length limit on values",
-        ),
-        (
-            json!({"annotations": {"a": 1}}),
-            Some("metadata.annotations.a"),
-            "must be a string",
-        ),
-        (
-            json!({"annotations": {"a": null}}),
-            Some("metadata.annotations.a"),
-            "null is not a string",
-        ),
+        (json!({"labels": {"tier": v64}}), Some("metadata.labels.tier"), "64 characters"),
+        (json!({"labels": {"tier": "-a"}}), Some("metadata.labels.tier"), "leading separator"),
+        (json!({"labels": {"tier": "a b"}}), Some("metadata.labels.tier"), "space"),
+        (json!({"labels": {"tier": "a\u{200b}b"}}), Some("metadata.labels.tier"), "zero-width space"),
+        (json!({"labels": {"tier": 1}}), Some("metadata.labels.tier"), "must be a string"),
+        (json!({"labels": "tier"}), Some("metadata.labels"), "must be a mapping"),
+        (json!({"annotations": {"a": ""}}), None, "empty annotation value"),
+        (json!({"annotations": {"a": "any: text / with ünïcode"}}), None, "any string"),
+        (json!({"annotations": {"a": "a\u{200b}b"}}), None, "zero-width space is fine in a value"),
+        (json!({"annotations": {"a": long}}), None, "no length limit on values"),
+        (json!({"annotations": {"a": 1}}), Some("metadata.annotations.a"), "must be a string"),
+        (json!({"annotations": {"a": null}}), Some("metadata.annotations.a"), "null is not a string"),
     ]);
 }
 
 #[test]
+#[rustfmt::skip]
 fn messages_say_what_was_found() {
     let e = with_metadata(json!({"links": [{"url": "example.com"}]})).unwrap_err();
     assert_eq!(
