@@ -167,3 +167,58 @@ fn messages_say_what_was_found() {
         "\"metadata.title\" must be a non-empty string, but found the number 3"
     );
 }
+
+/// A valid component with `path` (`kind`, `apiVersion` or a metadata key) set
+/// to `value`.
+fn with_field(path: &str, value: Value) -> Value {
+    let mut doc = component("a");
+    match path.strip_prefix("metadata.") {
+        Some(key) => doc["metadata"][key] = value,
+        None => doc[path] = value,
+    }
+    doc
+}
+
+#[test]
+#[rustfmt::skip]
+fn envelope_fields_apply_their_format_rules() {
+    // The predicates' boundaries are tabled in validate/tests.rs; this pins
+    // which rule each envelope field uses.
+    let n = |c: char, len: usize| c.to_string().repeat(len);
+    let prefix_253 = format!("{}.{}.{}.{}", n('a', 63), n('a', 63), n('a', 63), n('b', 61));
+    let prefix_254 = format!("{}.{}.{}.{}", n('a', 63), n('a', 63), n('a', 63), n('b', 62));
+    let rows: Vec<(Value, Option<String>, &str)> = vec![
+        (with_field("metadata.name", json!(n('a', 63))), None, "name of 63"),
+        (with_field("metadata.name", json!(n('a', 64))), Some("metadata.name".into()), "name of 64"),
+        (with_field("metadata.name", json!("a--b")), None, "names allow consecutive separators"),
+        (with_field("metadata.name", json!("a\u{200b}b")), Some("metadata.name".into()), "zero-width space in a name"),
+        (with_field("metadata.name", json!("")), Some("metadata.name".into()), "empty name"),
+        (with_field("metadata.namespace", json!(n('a', 63))), None, "namespace of 63"),
+        (with_field("metadata.namespace", json!(n('a', 64))), Some("metadata.namespace".into()), "namespace of 64"),
+        (with_field("metadata.namespace", json!("a--b")), Some("metadata.namespace".into()), "namespaces reject consecutive hyphens"),
+        (with_field("metadata.namespace", json!("")), Some("metadata.namespace".into()), "empty namespace"),
+        (with_field("kind", json!(format!("K{}", n('k', 62)))), None, "kind of 63"),
+        (with_field("kind", json!(format!("K{}", n('k', 63)))), Some("kind".into()), "kind of 64"),
+        (with_field("kind", json!("")), Some("kind".into()), "empty kind"),
+        (with_field("apiVersion", json!(format!("{prefix_253}/v1"))), None, "apiVersion prefix of 253"),
+        (with_field("apiVersion", json!(format!("{prefix_254}/v1"))), Some("apiVersion".into()), "apiVersion prefix of 254"),
+        (with_field("apiVersion", json!(format!("example.com/{}", n('v', 64)))), Some("apiVersion".into()), "version of 64"),
+        (with_field("metadata.tags", json!([n('t', 63)])), None, "tag of 63"),
+        (with_field("metadata.tags", json!(["ok", n('t', 64)])), Some("metadata.tags[1]".into()), "tag of 64"),
+        (with_field("metadata.tags", json!([""])), Some("metadata.tags[0]".into()), "empty tag"),
+        (with_field("metadata.labels", json!({ n('k', 63): "v" })), None, "label key of 63"),
+        (with_field("metadata.labels", json!({ n('k', 64): "v" })), Some(format!("metadata.labels.{}", n('k', 64))), "label key of 64"),
+        (with_field("metadata.annotations", json!({ format!("{prefix_253}/k"): "v" })), None, "annotation key prefix of 253"),
+        (with_field("metadata.annotations", json!({ format!("{prefix_254}/k"): "v" })), Some(format!("metadata.annotations.{prefix_254}/k")), "annotation key prefix of 254"),
+        (with_field("metadata.annotations", json!({ "Example.com/k": "v" })), Some("metadata.annotations.Example.com/k".into()), "upper-case key prefix"),
+        (with_field("metadata.annotations", json!({ "": "v" })), Some("metadata.annotations.".into()), "empty annotation key"),
+    ];
+    for (doc, want, why) in rows {
+        match (Entity::from_json(doc.clone()), want) {
+            (Ok(_), None) => {}
+            (Err(e), Some(field)) => assert_eq!(e.field, field, "{why}: {e}"),
+            (Ok(_), Some(field)) => panic!("{why}: accepted, expected an error on {field}"),
+            (Err(e), None) => panic!("{why}: rejected: {e}"),
+        }
+    }
+}
