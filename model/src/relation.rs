@@ -1,6 +1,15 @@
 //! Relations derived from spec fields, as Backstage's `BuiltinKindsEntityProcessor`
 //! derives them: for each reference in a known field, both the relation and
 //! its inverse are emitted.
+//!
+//! The field table (`ref_fields`) follows
+//! `plugins/catalog-backend/src/modules/core/BuiltinKindsEntityProcessor.ts`
+//! and, for Template `owner`, the scaffolder's `ScaffolderEntitiesProcessor.ts`.
+//! Two fields come from newer Backstage than some processor versions show:
+//! Component `dependencyOf` (in `ComponentEntity`'s spec type next to
+//! `dependsOn`) and Domain `subdomainOf` (Domain schema; `partOf`/`hasPart`
+//! per `descriptor-format.md`). Resource `partOf`/`hasPart` lists, proposed
+//! upstream but not part of the processor, are not read.
 
 use serde_json::Value;
 
@@ -270,5 +279,120 @@ mod tests {
         assert!(r.contains(&"group:default/a parentOf group:default/b".into()));
         assert!(r.contains(&"group:default/a hasMember user:default/jo".into()));
         assert!(r.contains(&"user:default/jo memberOf group:default/a".into()));
+    }
+
+    /// The relations an entity of `kind` named `me` in namespace `ns` gets
+    /// from `spec` (only the given fields; nothing else is set).
+    fn rels_of(kind: BuiltinKind, spec: serde_json::Value) -> Vec<String> {
+        let e = Entity::from_json(json!({
+            "apiVersion": kind.api_versions()[0], "kind": kind.as_str(),
+            "metadata": {"name": "me", "namespace": "ns"}, "spec": spec,
+        }))
+        .unwrap();
+        rels(&e)
+    }
+
+    /// `(kind, field, value, relations in both directions)`: one row per
+    /// reference field of `BuiltinKindsEntityProcessor` (and the scaffolder's
+    /// Template `owner`), with the field's default kind and the entity's
+    /// namespace filled in.
+    #[rustfmt::skip]
+    const FIELD_ROWS: &[(BuiltinKind, &str, &str, &[&str])] = &[
+        (BuiltinKind::Component, "owner", "team-a", &["component:ns/me ownedBy group:ns/team-a", "group:ns/team-a ownerOf component:ns/me"]),
+        (BuiltinKind::Component, "system", "shop", &["component:ns/me partOf system:ns/shop", "system:ns/shop hasPart component:ns/me"]),
+        (BuiltinKind::Component, "subcomponentOf", "web", &["component:ns/me partOf component:ns/web", "component:ns/web hasPart component:ns/me"]),
+        (BuiltinKind::Component, "providesApis", "petstore", &["component:ns/me providesApi api:ns/petstore", "api:ns/petstore apiProvidedBy component:ns/me"]),
+        (BuiltinKind::Component, "consumesApis", "petstore", &["component:ns/me consumesApi api:ns/petstore", "api:ns/petstore apiConsumedBy component:ns/me"]),
+        (BuiltinKind::Component, "dependsOn", "resource:db", &["component:ns/me dependsOn resource:ns/db", "resource:ns/db dependencyOf component:ns/me"]),
+        (BuiltinKind::Component, "dependencyOf", "component:web", &["component:ns/me dependencyOf component:ns/web", "component:ns/web dependsOn component:ns/me"]),
+        (BuiltinKind::Api, "owner", "team-a", &["api:ns/me ownedBy group:ns/team-a", "group:ns/team-a ownerOf api:ns/me"]),
+        (BuiltinKind::Api, "system", "shop", &["api:ns/me partOf system:ns/shop", "system:ns/shop hasPart api:ns/me"]),
+        (BuiltinKind::Resource, "owner", "team-a", &["resource:ns/me ownedBy group:ns/team-a", "group:ns/team-a ownerOf resource:ns/me"]),
+        (BuiltinKind::Resource, "system", "shop", &["resource:ns/me partOf system:ns/shop", "system:ns/shop hasPart resource:ns/me"]),
+        (BuiltinKind::Resource, "dependsOn", "resource:disk", &["resource:ns/me dependsOn resource:ns/disk", "resource:ns/disk dependencyOf resource:ns/me"]),
+        (BuiltinKind::Resource, "dependencyOf", "component:web", &["resource:ns/me dependencyOf component:ns/web", "component:ns/web dependsOn resource:ns/me"]),
+        (BuiltinKind::System, "owner", "team-a", &["system:ns/me ownedBy group:ns/team-a", "group:ns/team-a ownerOf system:ns/me"]),
+        (BuiltinKind::System, "domain", "retail", &["system:ns/me partOf domain:ns/retail", "domain:ns/retail hasPart system:ns/me"]),
+        (BuiltinKind::Domain, "owner", "team-a", &["domain:ns/me ownedBy group:ns/team-a", "group:ns/team-a ownerOf domain:ns/me"]),
+        (BuiltinKind::Domain, "subdomainOf", "commerce", &["domain:ns/me partOf domain:ns/commerce", "domain:ns/commerce hasPart domain:ns/me"]),
+        (BuiltinKind::Group, "parent", "org", &["group:ns/me childOf group:ns/org", "group:ns/org parentOf group:ns/me"]),
+        (BuiltinKind::Group, "children", "squad", &["group:ns/me parentOf group:ns/squad", "group:ns/squad childOf group:ns/me"]),
+        (BuiltinKind::Group, "members", "jo", &["group:ns/me hasMember user:ns/jo", "user:ns/jo memberOf group:ns/me"]),
+        (BuiltinKind::User, "memberOf", "team-a", &["user:ns/me memberOf group:ns/team-a", "group:ns/team-a hasMember user:ns/me"]),
+        (BuiltinKind::Template, "owner", "team-a", &["template:ns/me ownedBy group:ns/team-a", "group:ns/team-a ownerOf template:ns/me"]),
+    ];
+
+    #[test]
+    fn each_reference_field_gives_its_relation_pair() {
+        for (kind, field, target, want) in FIELD_ROWS {
+            let mut want: Vec<String> = want.iter().map(|s| s.to_string()).collect();
+            want.sort();
+            // Like Backstage's `[targets].flat()`, a string and a one-item
+            // list give the same relations (validation decides which a field
+            // must hold).
+            for value in [json!(target), json!([target])] {
+                let got = rels_of(*kind, json!({ *field: value }));
+                assert_eq!(got, want, "{kind:?}.{field} = {value}");
+            }
+        }
+    }
+
+    #[test]
+    fn every_reference_field_has_a_row() {
+        for kind in BuiltinKind::ALL {
+            for rule in ref_fields(kind) {
+                assert!(
+                    FIELD_ROWS
+                        .iter()
+                        .any(|(k, f, _, _)| *k == kind && *f == rule.field),
+                    "no row for {kind:?}.{}",
+                    rule.field
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn refs_keep_an_explicit_kind_and_namespace() {
+        let got = rels_of(BuiltinKind::Component, json!({"owner": "User:Other/Jo"}));
+        assert_eq!(
+            got,
+            [
+                "component:ns/me ownedBy user:other/jo",
+                "user:other/jo ownerOf component:ns/me"
+            ]
+        );
+    }
+
+    #[test]
+    fn list_fields_give_one_pair_per_item_without_duplicates() {
+        let got = rels_of(
+            BuiltinKind::User,
+            json!({"memberOf": ["a", "group:ns/a", "b"]}),
+        );
+        assert_eq!(
+            got,
+            [
+                "group:ns/a hasMember user:ns/me",
+                "group:ns/b hasMember user:ns/me",
+                "user:ns/me memberOf group:ns/a",
+                "user:ns/me memberOf group:ns/b",
+            ]
+        );
+    }
+
+    #[test]
+    fn kinds_without_reference_fields_give_none() {
+        let location = rels_of(
+            BuiltinKind::Location,
+            json!({"target": "./a.yaml", "owner": "x"}),
+        );
+        assert!(location.is_empty(), "{location:?}");
+        let custom = Entity::from_json(json!({
+            "apiVersion": "example.com/v1", "kind": "Widget",
+            "metadata": {"name": "w"}, "spec": {"owner": "team-a"}
+        }))
+        .unwrap();
+        assert!(derive_relations(&custom).is_empty());
     }
 }
