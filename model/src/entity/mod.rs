@@ -387,13 +387,17 @@ fn validate_link(link: &Value, field: &str) -> Result<(), EntityError> {
     Ok(())
 }
 
-/// How a JSON value reads in an error message.
+/// How a JSON value reads in an error message (long strings shortened).
 pub(crate) fn describe(v: &Value) -> String {
     match v {
         Value::Null => "null (no value)".to_string(),
         Value::Bool(b) => format!("the boolean {b}"),
         Value::Number(n) => format!("the number {n}"),
         Value::String(s) if s.is_empty() => "an empty string".to_string(),
+        Value::String(s) if s.chars().count() > 60 => {
+            let head: String = s.chars().take(60).collect();
+            format!("the string {head:?}… ({} characters)", s.chars().count())
+        }
         Value::String(s) => format!("the string {s:?}"),
         Value::Array(_) => "a list".to_string(),
         Value::Object(_) => "a mapping".to_string(),

@@ -222,3 +222,18 @@ fn envelope_fields_apply_their_format_rules() {
         }
     }
 }
+
+#[test]
+fn long_strings_are_shortened_in_messages() {
+    let long = "x".repeat(5000);
+    assert_eq!(
+        describe(&json!(long)),
+        format!("the string {:?}… (5000 characters)", "x".repeat(60))
+    );
+    assert_eq!(describe(&json!("short")), "the string \"short\"");
+    let e = with_metadata(json!({"description": ["x"]})).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "\"metadata.description\" must be a string, but found a list"
+    );
+}
