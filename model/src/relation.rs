@@ -20,19 +20,33 @@ use crate::kinds::BuiltinKind;
 /// The well-known relation types (`well-known-relations.md`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum RelationType {
+    /// `ownedBy`: the source is owned by the target (a group or user).
     OwnedBy,
+    /// `ownerOf`: inverse of `ownedBy`.
     OwnerOf,
+    /// `consumesApi`: the source component consumes the target API.
     ConsumesApi,
+    /// `apiConsumedBy`: inverse of `consumesApi`.
     ApiConsumedBy,
+    /// `providesApi`: the source component provides the target API.
     ProvidesApi,
+    /// `apiProvidedBy`: inverse of `providesApi`.
     ApiProvidedBy,
+    /// `dependsOn`: the source needs the target to function.
     DependsOn,
+    /// `dependencyOf`: inverse of `dependsOn`.
     DependencyOf,
+    /// `parentOf`: the source group is the parent of the target group.
     ParentOf,
+    /// `childOf`: inverse of `parentOf`.
     ChildOf,
+    /// `memberOf`: the source user is a member of the target group.
     MemberOf,
+    /// `hasMember`: inverse of `memberOf`.
     HasMember,
+    /// `partOf`: the source is part of the target (system, domain, component).
     PartOf,
+    /// `hasPart`: inverse of `partOf`.
     HasPart,
 }
 
@@ -81,8 +95,11 @@ impl RelationType {
 /// A directed relation between two entities.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Relation {
+    /// The entity the relation starts from.
     pub source: EntityRef,
+    /// What the source is to the target.
     pub relation: RelationType,
+    /// The entity the relation points at (which may not exist).
     pub target: EntityRef,
 }
 

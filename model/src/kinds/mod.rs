@@ -84,14 +84,23 @@ impl KindPolicy {
 /// Backstage's built-in kinds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum BuiltinKind {
+    /// A piece of software: a service, website, library (`Component`).
     Component,
+    /// An interface a component provides or consumes (`API`).
     Api,
+    /// Infrastructure a component needs: a database, bucket, cluster.
     Resource,
+    /// A collection of components, APIs and resources.
     System,
+    /// A collection of systems sharing a business purpose.
     Domain,
+    /// A team or other organisational unit.
     Group,
+    /// A person.
     User,
+    /// A pointer to more descriptor files.
     Location,
+    /// A scaffolder template (`scaffolder.backstage.io/v1beta3`).
     Template,
 }
 
