@@ -15,10 +15,17 @@ pub const MAX_DESCRIPTOR_BYTES: usize = 1 << 20;
 /// Why a whole descriptor file was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DescriptorError {
+    /// The file is not valid YAML (or breaks the parser's budgets).
     #[error("invalid YAML: {0}")]
     Yaml(String),
+    /// The file is larger than [`MAX_DESCRIPTOR_BYTES`].
     #[error("file is {size} bytes, more than the limit of {limit} bytes")]
-    TooLarge { size: usize, limit: usize },
+    TooLarge {
+        /// Size of the file in bytes.
+        size: usize,
+        /// The limit in bytes.
+        limit: usize,
+    },
 }
 
 /// Why one document of a descriptor file was rejected.
@@ -27,6 +34,7 @@ pub enum DescriptorError {
 pub struct DocumentError {
     /// 1-based position of the document in the file (empty documents not counted).
     pub document: usize,
+    /// Why the document is not a valid entity.
     pub error: EntityError,
 }
 

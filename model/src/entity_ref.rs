@@ -23,8 +23,10 @@ pub struct EntityRef {
 /// Why a string is not an entity reference.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RefError {
+    /// A part (kind, namespace or name) is present but empty.
     #[error("entity reference {0:?} was not on the form [<kind>:][<namespace>/]<name>")]
     Malformed(String),
+    /// The reference names no kind and the context implies none.
     #[error("entity reference {0:?} has no kind, and none is implied here")]
     MissingKind(String),
 }

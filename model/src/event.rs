@@ -17,7 +17,9 @@ pub struct EventSource {
 pub enum EntityChange {
     /// Created or changed; carries the full descriptor and its content hash.
     Upserted {
+        /// The entity as validated.
         entity: Entity,
+        /// [`Entity::content_hash`] of `entity`.
         content_hash: String,
     },
     /// Gone from its source.
@@ -31,8 +33,11 @@ pub struct EntityEvent {
     pub event_id: String,
     /// When the producer observed the change, in milliseconds since the Unix epoch.
     pub time_millis: i64,
+    /// Who produced the event.
     pub source: EventSource,
+    /// The entity the event is about.
     pub entity_ref: EntityRef,
+    /// What happened to it.
     pub change: EntityChange,
 }
 

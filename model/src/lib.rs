@@ -1,6 +1,7 @@
 //! The catalog's pure domain: entities in Backstage's descriptor shape, entity
-//! references, validation, relation derivation, descriptor (YAML) parsing,
-//! NATS subject encoding and the event envelope.
+//! references, validation (envelope and metadata in `entity`, built-in kinds
+//! in `kinds`), relation derivation, descriptor (YAML) parsing, NATS subject
+//! encoding and the event envelope.
 //!
 //! This crate does no I/O: no files, no network, no clock. Everything here is
 //! a function of its inputs, so every rule can be unit-tested in isolation.
@@ -18,5 +19,6 @@ pub use descriptor::{DescriptorError, DocumentError, parse_descriptors, parse_do
 pub use entity::{Entity, EntityError};
 pub use entity_ref::{EntityRef, RefError};
 pub use event::{EntityChange, EntityEvent, EventSource};
+pub use kinds::{BuiltinKind, KindPolicy, RESERVED_FIELDS, check_kind, check_reserved_fields};
 pub use relation::{Relation, RelationType, derive_relations};
 pub use subject::{SubjectError, decode_token, encode_token, entity_subject, parse_entity_subject};

@@ -19,10 +19,18 @@ pub const ENTITY_TOKEN: &str = "entity";
 /// Why a subject or prefix is not usable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SubjectError {
+    /// The configured subject prefix is not valid NATS subject tokens.
     #[error("subject prefix {0:?} must be dot-separated tokens of [A-Za-z0-9_-]")]
     BadPrefix(String),
+    /// The subject does not have the entity subject's shape under the prefix.
     #[error("subject {subject:?} is not an entity subject under prefix {prefix:?}")]
-    NotAnEntitySubject { subject: String, prefix: String },
+    NotAnEntitySubject {
+        /// The subject that was parsed.
+        subject: String,
+        /// The prefix it was expected under.
+        prefix: String,
+    },
+    /// A token has a bad escape sequence.
     #[error("subject token {0:?} is not validly escaped")]
     BadToken(String),
 }

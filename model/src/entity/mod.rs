@@ -1,4 +1,19 @@
-//! A validated entity descriptor in Backstage's shape.
+//! A validated entity descriptor in Backstage's shape: the envelope and
+//! metadata rules every entity must meet, whatever its kind.
+//!
+//! Sources (`packages/catalog-model/src` in backstage/backstage):
+//! - `schema/Entity.schema.json`, `schema/EntityMeta.schema.json`: required
+//!   fields and types; `metadata.title` and `links[].{url,title,icon,type}`
+//!   have `minLength: 1`, `metadata.description` has none.
+//! - `entity/policies/NoForeignRootFieldsEntityPolicy.ts`: root keys.
+//! - `entity/policies/FieldFormatEntityPolicy.ts` with
+//!   `validation/{Kubernetes,Common}ValidatorFunctions.ts`: name, namespace,
+//!   kind, apiVersion, label and annotation keys and values, tags,
+//!   `links[].url` (`new URL` parses it), `links[].title` (not blank after
+//!   trim), `links[].icon` (an object name).
+//!
+//! Kind-specific rules (spec fields, accepted apiVersions, reserved keys) live
+//! in [`crate::kinds`].
 
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
@@ -128,6 +143,14 @@ impl Entity {
         Value::Object(self.doc.clone())
     }
 
+    /// `apiVersion` as written in the descriptor.
+    pub fn api_version(&self) -> &str {
+        self.doc
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+    }
+
     /// `kind` as written in the descriptor.
     pub fn kind(&self) -> &str {
         self.doc
@@ -219,6 +242,7 @@ fn invalid(field: &str, value: &str, expected: &str) -> EntityError {
 }
 
 const NAME_RULE: &str = "a string that is sequences of [a-zA-Z0-9] separated by any of [-_.], at most 63 characters in total";
+const LABEL_VALUE_RULE: &str = "an empty string, or a string that is sequences of [a-zA-Z0-9] separated by any of [-_.], at most 63 characters in total";
 
 fn validate_metadata(m: &Map<String, Value>) -> Result<(String, String), EntityError> {
     let name = match m.get("name") {
@@ -241,14 +265,29 @@ fn validate_metadata(m: &Map<String, Value>) -> Result<(String, String), EntityE
         }
         Some(_) => return Err(err("metadata.namespace", "must be a string")),
     };
-    for key in ["title", "description"] {
-        if let Some(v) = m.get(key)
-            && !v.is_string()
-        {
-            return Err(err(format!("metadata.{key}"), "must be a string"));
-        }
+    // EntityMeta.schema.json: `title` has `minLength: 1`, `description` none.
+    if let Some(title) = m.get("title")
+        && title.as_str().is_none_or(str::is_empty)
+    {
+        return Err(err(
+            "metadata.title",
+            format!("must be a non-empty string, but found {}", describe(title)),
+        ));
     }
-    validate_string_map(m, "labels", validate::is_valid_label_value, NAME_RULE)?;
+    if let Some(v) = m.get("description")
+        && !v.is_string()
+    {
+        return Err(err(
+            "metadata.description",
+            format!("must be a string, but found {}", describe(v)),
+        ));
+    }
+    validate_string_map(
+        m,
+        "labels",
+        validate::is_valid_label_value,
+        LABEL_VALUE_RULE,
+    )?;
     validate_string_map(m, "annotations", |_| true, "a string")?;
     if let Some(tags) = m.get("tags") {
         let tags = tags
@@ -269,18 +308,100 @@ fn validate_metadata(m: &Map<String, Value>) -> Result<(String, String), EntityE
         }
     }
     if let Some(links) = m.get("links") {
-        let links = links
-            .as_array()
-            .ok_or_else(|| err("metadata.links", "must be a list"))?;
+        let links = links.as_array().ok_or_else(|| {
+            err(
+                "metadata.links",
+                format!("must be a list, but found {}", describe(links)),
+            )
+        })?;
         for (i, link) in links.iter().enumerate() {
-            let field = format!("metadata.links[{i}].url");
-            match link.get("url") {
-                Some(Value::String(u)) if !u.trim().is_empty() => {}
-                _ => return Err(err(field, "is required and must be a non-empty string")),
-            }
+            validate_link(link, &format!("metadata.links[{i}]"))?;
         }
     }
     Ok((name, namespace))
+}
+
+/// One `metadata.links[]` item: the schema's types (`EntityMeta.schema.json`)
+/// and `FieldFormatEntityPolicy`'s formats.
+fn validate_link(link: &Value, field: &str) -> Result<(), EntityError> {
+    let link = link.as_object().ok_or_else(|| {
+        err(
+            field,
+            format!("must be a mapping with a url, but found {}", describe(link)),
+        )
+    })?;
+    match link.get("url") {
+        Some(Value::String(url)) if validate::is_valid_url(url) => {}
+        Some(Value::String(url)) => {
+            return Err(invalid(
+                &format!("{field}.url"),
+                url,
+                "an absolute URL such as https://example.com/page",
+            ));
+        }
+        Some(v) => {
+            return Err(err(
+                format!("{field}.url"),
+                format!("must be a string, but found {}", describe(v)),
+            ));
+        }
+        None => return Err(err(format!("{field}.url"), "is required")),
+    }
+    if let Some(title) = link.get("title") {
+        match title.as_str() {
+            Some(t) if validate::is_non_blank(t) => {}
+            _ => {
+                return Err(err(
+                    format!("{field}.title"),
+                    format!(
+                        "must be a string that is not blank, but found {}",
+                        describe(title)
+                    ),
+                ));
+            }
+        }
+    }
+    if let Some(icon) = link.get("icon") {
+        match icon.as_str() {
+            Some(i) if validate::is_valid_object_name(i) => {}
+            Some(i) => return Err(invalid(&format!("{field}.icon"), i, NAME_RULE)),
+            None => {
+                return Err(err(
+                    format!("{field}.icon"),
+                    format!("must be a string, but found {}", describe(icon)),
+                ));
+            }
+        }
+    }
+    if let Some(kind) = link.get("type") {
+        match kind.as_str() {
+            Some(t) if !t.is_empty() => {}
+            _ => {
+                return Err(err(
+                    format!("{field}.type"),
+                    format!("must be a non-empty string, but found {}", describe(kind)),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// How a JSON value reads in an error message (long strings shortened).
+pub(crate) fn describe(v: &Value) -> String {
+    match v {
+        Value::Null => "null (no value)".to_string(),
+        Value::Bool(b) => format!("the boolean {b}"),
+        Value::Number(n) => format!("the number {n}"),
+        Value::String(s) if s.is_empty() => "an empty string".to_string(),
+        Value::String(s) if s.chars().count() > 60 => {
+            let head: String = s.chars().take(60).collect();
+            format!("the string {head:?}… ({} characters)", s.chars().count())
+        }
+        Value::String(s) => format!("the string {s:?}"),
+        Value::Array(_) => "a list".to_string(),
+        Value::Object(_) => "a mapping".to_string(),
+    }
 }
 
 fn validate_string_map(
@@ -311,81 +432,4 @@ fn validate_string_map(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn component(name: &str) -> Value {
-        json!({
-            "apiVersion": "backstage.io/v1alpha1", "kind": "Component",
-            "metadata": {"name": name}, "spec": {"type": "service", "owner": "team-a", "lifecycle": "production"}
-        })
-    }
-
-    #[test]
-    fn valid_entity_gets_default_namespace_and_ref() {
-        let e = Entity::from_json(component("My.Service")).unwrap();
-        assert_eq!(e.entity_ref().to_string(), "component:default/my.service");
-        assert_eq!(e.name(), "My.Service");
-        assert_eq!(e.namespace(), "default");
-        assert_eq!(e.spec_str("type"), Some("service"));
-    }
-
-    #[test]
-    fn output_only_fields_are_dropped_and_hash_is_stable() {
-        let mut doc = component("a");
-        doc["relations"] = json!([{"type": "ownedBy", "targetRef": "group:default/x"}]);
-        doc["metadata"]["uid"] = json!("123");
-        let e = Entity::from_json(doc).unwrap();
-        assert!(!e.as_json().contains_key("relations"));
-        assert_eq!(
-            e.content_hash(),
-            Entity::from_json(component("a")).unwrap().content_hash()
-        );
-    }
-
-    #[test]
-    fn invalid_documents_name_the_field() {
-        let cases: Vec<(Value, &str)> = vec![
-            (json!("text"), "(root)"),
-            (
-                json!({"kind": "Component", "metadata": {"name": "a"}}),
-                "apiVersion",
-            ),
-            (
-                json!({"apiVersion": "v1", "metadata": {"name": "a"}}),
-                "kind",
-            ),
-            (json!({"apiVersion": "v1", "kind": "Component"}), "metadata"),
-            (
-                json!({"apiVersion": "v1", "kind": "Component", "metadata": {}}),
-                "metadata.name",
-            ),
-            (component("bad name"), "metadata.name"),
-            (
-                json!({"apiVersion": "v1", "kind": "Component", "metadata": {"name": "a", "namespace": "Prod"}}),
-                "metadata.namespace",
-            ),
-            (
-                json!({"apiVersion": "v1", "kind": "Component", "metadata": {"name": "a", "tags": ["Java"]}}),
-                "metadata.tags[0]",
-            ),
-            (
-                json!({"apiVersion": "v1", "kind": "Component", "metadata": {"name": "a", "labels": {"a": 1}}}),
-                "metadata.labels.a",
-            ),
-            (
-                json!({"apiVersion": "v1", "kind": "Component", "metadata": {"name": "a"}, "spec": []}),
-                "spec",
-            ),
-            (
-                json!({"apiVersion": "v1", "kind": "Component", "metadata": {"name": "a"}, "extra": 1}),
-                "extra",
-            ),
-        ];
-        for (doc, field) in cases {
-            let e = Entity::from_json(doc.clone()).unwrap_err();
-            assert_eq!(e.field, field, "for {doc}: {e}");
-        }
-    }
-}
+mod tests;
