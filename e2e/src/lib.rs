@@ -25,6 +25,8 @@ pub use catalog_test_support::wait_for;
 /// Sends `tracing` output to the test's captured output (`RUST_LOG`
 /// selects it; default `warn`). Safe to call from every test.
 pub fn init_tracing() {
+    // HTTP clients in tests (reqwest) need the process-wide TLS provider.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
