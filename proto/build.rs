@@ -8,6 +8,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "catalog/v1/events.proto",
         "catalog/v1/catalog_service.proto",
         "catalog/v1/ingest_service.proto",
+        "catalog/v1/location_service.proto",
     ];
     let fds = protox::compile(files, ["proto"])?;
     let out = std::path::PathBuf::from(std::env::var("OUT_DIR")?);

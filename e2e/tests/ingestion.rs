@@ -50,11 +50,22 @@ async fn a_second_location_cannot_take_over_an_entity() {
         conflict.location.contains(&b.path().display().to_string()),
         "reported on the losing location: {conflict:?}"
     );
-    // Once A is no longer a configured location, B takes the entity over.
+    // A location it does not know (another worker's, perhaps) is left alone.
     let mut only_b = p.ingestor(vec![b.path().to_path_buf()]).await;
     let report = only_b.sync_once().await.unwrap();
+    assert_eq!((report.upserted, report.deleted), (0, 0), "{report:?}");
+    assert!(
+        report
+            .problems
+            .iter()
+            .any(|p| p.message.contains("location key conflict")),
+        "{report:?}"
+    );
+    // Once A drops the entity, B claims it on its next pass.
+    std::fs::remove_file(a.path().join("svc.yaml")).unwrap();
+    assert_eq!(both.sync_once().await.unwrap().deleted, 1);
+    let report = both.sync_once().await.unwrap();
     assert_eq!((report.upserted, report.deleted), (1, 0), "{report:?}");
-    assert!(report.problems.is_empty(), "{report:?}");
     let got = wait_for("B's version", WAIT, || async {
         let e = entity(&p, "component:default/shared").await?;
         (e.metadata.as_ref()?.description == "from-b").then_some(e)

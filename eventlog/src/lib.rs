@@ -12,10 +12,12 @@
 
 pub mod codec;
 mod config;
+pub mod location;
 pub mod publish;
 pub mod stream;
 
 pub use codec::{DecodeError, DecodedEvent, decode_event, encode_event};
 pub use config::EventLogConfig;
+pub use location::{LocationEvent, decode_location_event, encode_location_event, location_id};
 pub use publish::{PublishOutcome, Publisher};
 pub use stream::{EventLog, EventLogError};

@@ -83,3 +83,33 @@ impl Publisher {
         outcomes
     }
 }
+
+impl Publisher {
+    /// Publishes a location event; `expected` sets the subject's expected
+    /// last sequence (0 = must be new).
+    pub async fn publish_location(
+        &self,
+        event: &crate::location::LocationEvent,
+        expected: Option<u64>,
+    ) -> PublishOutcome {
+        let (subject, headers, payload) =
+            crate::location::encode_location_event(self.log.prefix(), event);
+        let mut message = PublishMessage::build().payload(payload).headers(headers);
+        if let Some(expected) = expected {
+            message = message.expected_last_subject_sequence(expected);
+        }
+        match self.log.jetstream().send_publish(subject, message).await {
+            Err(e) => PublishOutcome::Failed(e.to_string()),
+            Ok(ack) => match ack.await {
+                Ok(a) => PublishOutcome::Stored {
+                    sequence: a.sequence,
+                    duplicate: a.duplicate,
+                },
+                Err(e) if e.kind() == PublishErrorKind::WrongLastSequence => {
+                    PublishOutcome::Conflict
+                }
+                Err(e) => PublishOutcome::Failed(e.to_string()),
+            },
+        }
+    }
+}

@@ -15,8 +15,10 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-use catalog_eventlog::{EventLog, EventLogError, PublishOutcome, Publisher};
+use catalog_eventlog::{EventLog, EventLogError, LocationEvent, PublishOutcome, Publisher};
 use catalog_model::{Entity, EntityChange, EntityEvent, EntityRef, EventSource};
+use catalog_proto::v1 as pb;
+use catalog_proto::v1::location_event::Change;
 use rand::Rng;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
@@ -25,6 +27,7 @@ use crate::config::{IngestConfig, OrphanStrategy};
 use crate::crawl::{CrawlCache, Crawler, Found, ORPHAN, Problem, RootOutcome};
 use crate::location::{LocationSpec, LocationType};
 use crate::read::{ReadError, UrlReader};
+use crate::registry::{registered_locations, status_changed, status_due, status_of};
 use crate::state::{LiveEntity, PublishedState, last_entity};
 
 /// Failures that stop a sync or the start of an ingestor.
@@ -62,6 +65,22 @@ struct Root {
     spec: LocationSpec,
     outcome: Option<RootOutcome>,
     next_refresh: Instant,
+    /// From configuration (not registered on the log).
+    is_static: bool,
+    /// The last status published, and when.
+    published_status: Option<(pb::LocationStatus, Instant)>,
+}
+
+impl Root {
+    fn new(spec: LocationSpec, is_static: bool) -> Self {
+        Self {
+            spec,
+            outcome: None,
+            next_refresh: Instant::now(),
+            is_static,
+            published_status: None,
+        }
+    }
 }
 
 /// Reads locations and publishes entity events.
@@ -74,7 +93,15 @@ pub struct Ingestor {
     cache: CrawlCache,
     roots: Vec<Root>,
     policy: catalog_model::kinds::KindPolicy,
+    registrations_read: Option<Instant>,
+    /// Every root key this ingestor has had.
+    known: HashSet<String>,
+    /// Location keys whose last registration event is an unregistration.
+    unregistered: HashSet<String>,
 }
+
+/// How often the registered locations are re-read from the log.
+const REGISTRATION_RELOAD: Duration = Duration::from_secs(1);
 
 enum Planned {
     Upsert(Found),
@@ -93,11 +120,7 @@ impl Ingestor {
                 location: format!("{l:?}"),
                 message: e.to_string(),
             })?;
-            roots.push(Root {
-                spec,
-                outcome: None,
-                next_refresh: Instant::now(),
-            });
+            roots.push(Root::new(spec, true));
         }
         let state = PublishedState::load(&log).await?;
         Ok(Self {
@@ -111,6 +134,9 @@ impl Ingestor {
             log,
             state,
             roots,
+            registrations_read: None,
+            known: HashSet::new(),
+            unregistered: HashSet::new(),
         })
     }
 
@@ -146,6 +172,7 @@ impl Ingestor {
 
     /// Crawls the locations that are due and publishes what changed.
     pub async fn sync_once(&mut self) -> Result<SyncReport, IngestError> {
+        self.reload_registrations().await?;
         self.crawl_due().await;
         let mut report = SyncReport::default();
         let plan = self.plan(&mut report);
@@ -161,11 +188,62 @@ impl Ingestor {
             report.conflicts += retry.conflicts;
             report.errors.extend(retry.errors);
         }
+        self.publish_statuses().await;
         Ok(report)
+    }
+
+    /// Adds newly registered locations and drops unregistered ones.
+    async fn reload_registrations(&mut self) -> Result<(), IngestError> {
+        if self
+            .registrations_read
+            .is_some_and(|t| t.elapsed() < REGISTRATION_RELOAD)
+        {
+            return Ok(());
+        }
+        let (registered, unregistered) = registered_locations(&self.log).await?;
+        self.registrations_read = Some(Instant::now());
+        self.unregistered = unregistered;
+        self.roots
+            .retain(|r| r.is_static || registered.contains(&r.spec));
+        for spec in registered {
+            if !self.roots.iter().any(|r| r.spec == spec) {
+                tracing::info!(location = %spec.key(), "reading newly registered location");
+                self.roots.push(Root::new(spec, false));
+            }
+        }
+        Ok(())
+    }
+
+    /// Publishes each root's status when it changed (or is due a refresh).
+    async fn publish_statuses(&mut self) {
+        let interval = self.config.refresh_interval();
+        for root in &mut self.roots {
+            let Some(outcome) = &root.outcome else {
+                continue;
+            };
+            let status = status_of(&root.spec, outcome, root.is_static);
+            let publish = match &root.published_status {
+                None => true,
+                Some((old, at)) => status_changed(old, &status) || status_due(*at, interval),
+            };
+            if !publish {
+                continue;
+            }
+            let event = LocationEvent::new(&root.spec.key(), Change::Status(status.clone()));
+            match self.publisher.publish_location(&event, None).await {
+                PublishOutcome::Stored { .. } => {
+                    root.published_status = Some((status, Instant::now()))
+                }
+                other => {
+                    tracing::warn!(location = %root.spec.key(), outcome = ?other, "status not published")
+                }
+            }
+        }
     }
 
     async fn crawl_due(&mut self) {
         let now = Instant::now();
+        self.known.extend(self.roots.iter().map(|r| r.spec.key()));
         let check = {
             let policy = self.policy.clone();
             move |e: &Entity| catalog_model::kinds::check_kind(e, &policy)
@@ -221,9 +299,7 @@ impl Ingestor {
                 }
                 let live = self.state.get(r).and_then(|s| s.live.as_ref());
                 if let Some(live) = live {
-                    let owner_current =
-                        root_keys.contains(&live.origin) || !is_location_key(&live.origin);
-                    if live.origin != f.origin && owner_current {
+                    if live.origin != f.origin && !self.is_gone(&live.origin, &root_keys) {
                         self.conflict(
                             report,
                             f,
@@ -247,7 +323,7 @@ impl Ingestor {
             if claimed.contains_key(r) || !is_location_key(&live.origin) {
                 continue;
             }
-            if !root_keys.contains(&live.origin) {
+            if self.is_gone(&live.origin, &root_keys) {
                 // Its location is gone: so is it.
                 plan.insert(
                     r.clone(),
@@ -257,7 +333,11 @@ impl Ingestor {
                 );
                 continue;
             }
-            if retained.contains(&live.origin) || retained.contains(&live.location) {
+            // Another worker's location, or one that could not be read.
+            if !root_keys.contains(&live.origin)
+                || retained.contains(&live.origin)
+                || retained.contains(&live.location)
+            {
                 continue;
             }
             let planned = match self.config.orphan_strategy {
@@ -272,6 +352,15 @@ impl Ingestor {
             plan.insert(r.clone(), planned);
         }
         plan
+    }
+
+    /// Whether a location that owned entities is gone: it was one of this
+    /// ingestor's roots and no longer is, or it was unregistered. (A location
+    /// merely unknown here may belong to another worker's configuration.)
+    fn is_gone(&self, origin: &str, roots: &HashSet<String>) -> bool {
+        is_location_key(origin)
+            && !roots.contains(origin)
+            && (self.known.contains(origin) || self.unregistered.contains(origin))
     }
 
     fn conflict(&self, report: &mut SyncReport, f: &Found, message: String) {

@@ -18,6 +18,7 @@ pub mod location;
 pub mod placeholder;
 pub mod push;
 pub mod read;
+pub mod registry;
 pub mod state;
 
 pub use config::{IngestConfig, LocationConfig, OrphanStrategy};

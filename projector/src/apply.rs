@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use catalog_eventlog::DecodedEvent;
+use catalog_eventlog::{DecodedEvent, LocationEvent};
 use catalog_model::{EntityChange, derive_relations};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -17,8 +17,10 @@ use uuid::Uuid;
 /// One message of a batch.
 #[derive(Debug, Clone)]
 pub enum BatchItem {
-    /// A valid event.
+    /// A valid entity event.
     Event(DecodedEvent),
+    /// A valid location event.
+    Location { sequence: u64, event: LocationEvent },
     /// A message that cannot be applied, kept as a dead letter.
     Dead {
         sequence: u64,
@@ -33,7 +35,7 @@ impl BatchItem {
     pub fn sequence(&self) -> u64 {
         match self {
             Self::Event(e) => e.sequence,
-            Self::Dead { sequence, .. } => *sequence,
+            Self::Location { sequence, .. } | Self::Dead { sequence, .. } => *sequence,
         }
     }
 }
@@ -102,12 +104,13 @@ pub async fn apply_batch(
         return Ok(outcome);
     };
 
-    let (events, dead) = split(items);
+    let (events, locations, dead) = split(items);
     outcome.dead = dead.len();
     insert_dead_letters(&tx, &dead).await?;
+    crate::locations::apply_locations(&tx, &locations).await?;
     let events = drop_already_applied(&tx, events).await?;
-    outcome.skipped += total - outcome.skipped - outcome.dead - events.len();
-    outcome.applied = events.len();
+    outcome.skipped += total - outcome.skipped - outcome.dead - locations.len() - events.len();
+    outcome.applied = events.len() + locations.len();
     insert_history(&tx, &events).await?;
     apply_current_state(&tx, &events).await?;
 
@@ -123,12 +126,16 @@ pub async fn apply_batch(
 
 type Dead = (u64, String, String, Vec<u8>);
 
-fn split(items: Vec<BatchItem>) -> (Vec<DecodedEvent>, Vec<Dead>) {
+type Split = (Vec<DecodedEvent>, Vec<(u64, LocationEvent)>, Vec<Dead>);
+
+fn split(items: Vec<BatchItem>) -> Split {
     let mut events = Vec::new();
+    let mut locations = Vec::new();
     let mut dead = Vec::new();
     for item in items {
         match item {
             BatchItem::Event(e) => events.push(e),
+            BatchItem::Location { sequence, event } => locations.push((sequence, event)),
             BatchItem::Dead {
                 sequence,
                 subject,
@@ -137,7 +144,7 @@ fn split(items: Vec<BatchItem>) -> (Vec<DecodedEvent>, Vec<Dead>) {
             } => dead.push((sequence, subject, reason, payload)),
         }
     }
-    (events, dead)
+    (events, locations, dead)
 }
 
 async fn insert_dead_letters(

@@ -13,6 +13,7 @@
 pub mod apply;
 mod config;
 pub mod db;
+mod locations;
 pub mod projector;
 pub mod schema;
 

@@ -18,8 +18,8 @@ use std::time::Duration;
 use async_nats::jetstream::Message;
 use async_nats::jetstream::consumer::pull::MessagesError;
 use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, PullConsumer, pull};
-use catalog_eventlog::{EventLog, decode_event, encode_event};
-use catalog_model::subject;
+use catalog_eventlog::location::is_location_subject;
+use catalog_eventlog::{EventLog, decode_event, decode_location_event, encode_event};
 use deadpool_postgres::Pool;
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
@@ -110,7 +110,8 @@ impl Projector {
                 durable_name: Some(name.clone()),
                 // A single filter subject: `filter_subjects` is ignored by
                 // servers older than 2.10.
-                filter_subject: subject::entity_wildcard(self.log.prefix()),
+                // Everything under the prefix: entity and location events.
+                filter_subject: format!("{}.>", self.log.prefix()),
                 deliver_policy: DeliverPolicy::ByStartSequence {
                     start_sequence: checkpoint + 1,
                 },
@@ -264,8 +265,15 @@ impl Projector {
             .map_err(|e| nats("reading message metadata")(e.to_string()))?;
         let (sequence, consumer_sequence) = (info.stream_sequence, info.consumer_sequence);
         let subject = message.subject.to_string();
-        let item = match decode_event(self.log.prefix(), &subject, &message.payload, sequence) {
-            Ok(event) => BatchItem::Event(event),
+        let decoded = if is_location_subject(self.log.prefix(), &subject) {
+            decode_location_event(self.log.prefix(), &subject, &message.payload)
+                .map(|event| BatchItem::Location { sequence, event })
+        } else {
+            decode_event(self.log.prefix(), &subject, &message.payload, sequence)
+                .map(BatchItem::Event)
+        };
+        let item = match decoded {
+            Ok(item) => item,
             Err(reason) => BatchItem::Dead {
                 sequence,
                 subject,
@@ -312,6 +320,15 @@ fn dead(prefix: &str, item: BatchItem, e: &ApplyError) -> BatchItem {
             let (subject, _, payload) = encode_event(prefix, &ev.event);
             BatchItem::Dead {
                 sequence: ev.sequence,
+                subject,
+                reason,
+                payload: payload.to_vec(),
+            }
+        }
+        BatchItem::Location { sequence, event } => {
+            let (subject, _, payload) = catalog_eventlog::encode_location_event(prefix, &event);
+            BatchItem::Dead {
+                sequence,
                 subject,
                 reason,
                 payload: payload.to_vec(),

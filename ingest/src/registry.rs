@@ -1,0 +1,136 @@
+//! Registered locations, read from the log, and status reports written to it.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream::consumer::{DeliverPolicy, pull};
+use catalog_eventlog::location::registration_wildcard;
+use catalog_eventlog::{EventLog, EventLogError, LocationEvent, decode_location_event};
+use catalog_proto::v1 as pb;
+use catalog_proto::v1::location_event::Change;
+use futures::StreamExt;
+
+use crate::crawl::RootOutcome;
+use crate::location::LocationSpec;
+
+fn nats_err(context: &str, e: impl std::fmt::Display) -> EventLogError {
+    EventLogError::Nats {
+        context: context.to_string(),
+        message: e.to_string(),
+    }
+}
+
+/// The locations currently registered on the log (last registration event
+/// of each location is a registration), and the keys of those unregistered.
+pub async fn registered_locations(
+    log: &EventLog,
+) -> Result<(Vec<LocationSpec>, HashSet<String>), EventLogError> {
+    let stream = log.stream().await?;
+    let mut consumer = stream
+        .create_consumer(pull::OrderedConfig {
+            filter_subject: registration_wildcard(log.prefix()),
+            deliver_policy: DeliverPolicy::LastPerSubject,
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| nats_err("creating registration consumer", e))?;
+    let pending = consumer
+        .info()
+        .await
+        .map_err(|e| nats_err("reading registration consumer", e))?
+        .num_pending;
+    let mut out = Vec::new();
+    let mut unregistered = HashSet::new();
+    if pending == 0 {
+        return Ok((out, unregistered));
+    }
+    let mut messages = consumer
+        .messages()
+        .await
+        .map_err(|e| nats_err("reading registrations", e))?;
+    let cwd = std::env::current_dir().unwrap_or_default();
+    while let Some(message) = messages.next().await {
+        let message = message.map_err(|e| nats_err("reading registrations", e))?;
+        let pending = message
+            .info()
+            .map_err(|e| nats_err("reading registration metadata", e))?
+            .pending;
+        match decode_location_event(log.prefix(), &message.subject, &message.payload) {
+            Ok(LocationEvent {
+                change: Change::Registered(_),
+                location_key,
+                ..
+            }) => match LocationSpec::parse_key(&location_key, &cwd) {
+                Ok(spec) => out.push(spec),
+                Err(e) => {
+                    tracing::warn!(location = %location_key, error = %e, "unusable registered location")
+                }
+            },
+            Ok(LocationEvent {
+                change: Change::Unregistered(_),
+                location_key,
+                ..
+            }) => {
+                unregistered.insert(location_key);
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(subject = %message.subject, error = %e, "undecodable location event")
+            }
+        }
+        if pending == 0 {
+            break;
+        }
+    }
+    out.sort();
+    Ok((out, unregistered))
+}
+
+/// The status of a root after a crawl.
+pub fn status_of(
+    spec: &LocationSpec,
+    outcome: &RootOutcome,
+    is_static: bool,
+) -> pb::LocationStatus {
+    let key = spec.key();
+    let failed = outcome.retained.contains(&key);
+    let outcome_kind = if failed {
+        pb::location_status::Outcome::Failed
+    } else if outcome.problems.is_empty() {
+        pb::location_status::Outcome::Ok
+    } else {
+        pb::location_status::Outcome::Partial
+    };
+    let now = chrono::Utc::now();
+    pb::LocationStatus {
+        refreshed_at: Some(prost_types::Timestamp {
+            seconds: now.timestamp(),
+            nanos: i32::try_from(now.timestamp_subsec_nanos()).unwrap_or(0),
+        }),
+        outcome: outcome_kind as i32,
+        entities: u32::try_from(outcome.found.len()).unwrap_or(u32::MAX),
+        problems: outcome
+            .problems
+            .iter()
+            .map(|p| pb::LocationProblem {
+                location: p.location.clone(),
+                document: p.document.and_then(|d| u32::try_from(d).ok()).unwrap_or(0),
+                field: p.field.clone().unwrap_or_default(),
+                message: p.message.clone(),
+            })
+            .collect(),
+        r#static: is_static,
+    }
+}
+
+/// Whether a new status differs from the last published one in substance
+/// (everything but the time).
+pub fn status_changed(old: &pb::LocationStatus, new: &pb::LocationStatus) -> bool {
+    (old.outcome, old.entities, &old.problems, old.r#static)
+        != (new.outcome, new.entities, &new.problems, new.r#static)
+}
+
+/// When a status with no change is republished anyway (to refresh its time).
+pub fn status_due(published_at: Instant, interval: Duration) -> bool {
+    published_at.elapsed() >= interval
+}
