@@ -53,6 +53,24 @@ pub async fn connect_log(env: &TestEnv) -> EventLog {
         .unwrap_or_else(|e| panic!("connecting to the event log: {e}"))
 }
 
+/// How many entity events the log holds (location events not counted).
+pub async fn entity_event_count(log: &EventLog) -> u64 {
+    use async_nats::jetstream::consumer::pull;
+    let stream = log.stream().await.unwrap_or_else(|e| panic!("{e}"));
+    let mut consumer = stream
+        .create_consumer(pull::OrderedConfig {
+            filter_subject: catalog_model::subject::entity_wildcard(log.prefix()),
+            ..Default::default()
+        })
+        .await
+        .unwrap_or_else(|e| panic!("counting entity events: {e}"));
+    consumer
+        .info()
+        .await
+        .unwrap_or_else(|e| panic!("counting entity events: {e}"))
+        .num_pending
+}
+
 /// A pool on the environment's database, with the read-model schema in place.
 pub async fn migrated_pool(env: &TestEnv) -> Pool {
     let pool = db::connect_pool(&env.pg_url, 8).unwrap_or_else(|e| panic!("{e}"));

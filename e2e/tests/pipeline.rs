@@ -58,8 +58,7 @@ async fn rest(url: &str) -> (u16, Value) {
 }
 
 async fn stream_messages(p: &Pipeline) -> u64 {
-    let mut stream = p.log.stream().await.unwrap();
-    stream.info().await.unwrap().state.messages
+    catalog_e2e::entity_event_count(&p.log).await
 }
 
 #[tokio::test]

@@ -44,15 +44,7 @@ fn outcomes(r: &[(Outcome, String)]) -> Vec<Outcome> {
 }
 
 async fn messages(p: &Pipeline) -> u64 {
-    p.log
-        .stream()
-        .await
-        .unwrap()
-        .info()
-        .await
-        .unwrap()
-        .state
-        .messages
+    catalog_e2e::entity_event_count(&p.log).await
 }
 
 #[tokio::test]

@@ -298,9 +298,11 @@ impl Ingestor {
                     continue;
                 }
                 let live = self.state.get(r).and_then(|s| s.live.as_ref());
-                if let Some(live) = live {
-                    if live.origin != f.origin && !self.is_gone(&live.origin, &root_keys) {
-                        self.conflict(
+                if let Some(live) = live
+                    && live.origin != f.origin
+                    && !self.is_gone(&live.origin, &root_keys)
+                {
+                    self.conflict(
                             report,
                             f,
                             format!(
@@ -308,8 +310,7 @@ impl Ingestor {
                                 live.origin
                             ),
                         );
-                        continue;
-                    }
+                    continue;
                 }
                 claimed.insert(r.clone(), (f.location.clone(), f.origin.clone()));
                 if live.is_some_and(|l| l.content_hash == f.content_hash) {
