@@ -15,6 +15,7 @@ mod config;
 pub mod convert;
 pub mod error;
 mod ingest_service;
+mod location_service;
 pub mod page_token;
 pub mod query;
 mod server;
@@ -22,5 +23,6 @@ mod service;
 
 pub use config::ApiConfig;
 pub use ingest_service::IngestApi;
+pub use location_service::LocationApi;
 pub use server::ApiServer;
 pub use service::CatalogApi;

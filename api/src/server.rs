@@ -16,7 +16,9 @@ use catalog_proto::v1::ingest_service_server::IngestServiceServer;
 
 use crate::config::ApiConfig;
 use crate::ingest_service::IngestApi;
+use crate::location_service::LocationApi;
 use crate::service::CatalogApi;
+use catalog_proto::v1::location_service_server::LocationServiceServer;
 
 /// Largest request accepted, in bytes.
 pub const MAX_REQUEST_BYTES: usize = 4 << 20;
@@ -83,16 +85,26 @@ impl ApiServer {
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
             .build_v1alpha()
             .map_err(|e| ServerError::Reflection(e.to_string()))?;
-        let catalog =
-            CatalogServiceServer::new(CatalogApi::new(self.pool, &self.config.page_token_secret))
-                .accept_compressed(CompressionEncoding::Gzip)
-                .accept_compressed(CompressionEncoding::Zstd)
-                .send_compressed(CompressionEncoding::Gzip)
-                .send_compressed(CompressionEncoding::Zstd)
-                .max_decoding_message_size(MAX_REQUEST_BYTES);
+        let catalog = CatalogServiceServer::new(CatalogApi::new(
+            self.pool.clone(),
+            &self.config.page_token_secret,
+        ))
+        .accept_compressed(CompressionEncoding::Gzip)
+        .accept_compressed(CompressionEncoding::Zstd)
+        .send_compressed(CompressionEncoding::Gzip)
+        .send_compressed(CompressionEncoding::Zstd)
+        .max_decoding_message_size(MAX_REQUEST_BYTES);
         let policy = KindPolicy {
             extra_kinds: self.config.extra_kinds.clone(),
         };
+        let locations = LocationServiceServer::new(LocationApi::new(
+            self.pool.clone(),
+            self.log.clone(),
+            policy.clone(),
+        ));
+        health
+            .set_serving::<LocationServiceServer<LocationApi>>()
+            .await;
         let ingest = IngestServiceServer::new(IngestApi::new(Pusher::new(self.log, policy)))
             .accept_compressed(CompressionEncoding::Gzip)
             .accept_compressed(CompressionEncoding::Zstd)
@@ -107,6 +119,7 @@ impl ApiServer {
             .add_service(reflection_v1alpha)
             .add_service(catalog)
             .add_service(ingest)
+            .add_service(locations)
             .serve_with_incoming_shutdown(TcpIncoming::from(listener), shutdown.cancelled_owned())
             .await
             .map_err(|e| ServerError::Serve(e.to_string()))

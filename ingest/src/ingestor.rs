@@ -93,15 +93,13 @@ pub struct Ingestor {
     cache: CrawlCache,
     roots: Vec<Root>,
     policy: catalog_model::kinds::KindPolicy,
-    registrations_read: Option<Instant>,
+    /// The stream's last sequence when registrations were last read.
+    registrations_read: Option<u64>,
     /// Every root key this ingestor has had.
     known: HashSet<String>,
     /// Location keys whose last registration event is an unregistration.
     unregistered: HashSet<String>,
 }
-
-/// How often the registered locations are re-read from the log.
-const REGISTRATION_RELOAD: Duration = Duration::from_secs(1);
 
 enum Planned {
     Upsert(Found),
@@ -194,14 +192,13 @@ impl Ingestor {
 
     /// Adds newly registered locations and drops unregistered ones.
     async fn reload_registrations(&mut self) -> Result<(), IngestError> {
-        if self
-            .registrations_read
-            .is_some_and(|t| t.elapsed() < REGISTRATION_RELOAD)
-        {
+        // Re-read only when the log has moved since the last read.
+        let last = self.log.last_sequence().await?;
+        if self.registrations_read == Some(last) {
             return Ok(());
         }
         let (registered, unregistered) = registered_locations(&self.log).await?;
-        self.registrations_read = Some(Instant::now());
+        self.registrations_read = Some(last);
         self.unregistered = unregistered;
         self.roots
             .retain(|r| r.is_static || registered.contains(&r.spec));

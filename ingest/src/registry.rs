@@ -93,7 +93,11 @@ pub fn status_of(
     is_static: bool,
 ) -> pb::LocationStatus {
     let key = spec.key();
-    let failed = outcome.retained.contains(&key);
+    // Failed: the root itself could not be read or parsed (not one document).
+    let failed = outcome
+        .problems
+        .iter()
+        .any(|p| p.location == key && p.document.is_none());
     let outcome_kind = if failed {
         pb::location_status::Outcome::Failed
     } else if outcome.problems.is_empty() {

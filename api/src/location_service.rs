@@ -1,0 +1,307 @@
+//! `catalog.v1.LocationService`: registering locations is an event on the
+//! log; listing reads the `locations` and `location_status` read models.
+
+use async_nats::jetstream::stream::LastRawMessageErrorKind;
+use catalog_eventlog::location::registration_subject;
+use catalog_eventlog::{
+    EventLog, LocationEvent, PublishOutcome, Publisher, decode_location_event, location_id,
+};
+use catalog_ingest::crawl::{CrawlCache, Crawler};
+use catalog_ingest::location::LocationSpec;
+use catalog_ingest::read::UrlReader;
+use catalog_model::kinds::{KindPolicy, check_kind};
+use catalog_proto::v1 as pb;
+use catalog_proto::v1::location_event::Change;
+use catalog_proto::v1::location_service_server::LocationService;
+use deadpool_postgres::Pool;
+use tonic::{Request, Response, Status};
+use uuid::Uuid;
+
+use crate::error::ApiError;
+
+/// The service implementation.
+#[derive(Clone)]
+pub struct LocationApi {
+    pool: Pool,
+    log: EventLog,
+    publisher: Publisher,
+    policy: KindPolicy,
+}
+
+const SELECT: &str = "SELECT COALESCE(l.id, s.id), COALESCE(l.location_key, s.location_key), l.type, l.target, \
+       s.refreshed_at, s.outcome, s.entities, s.problems, s.static \
+     FROM locations l FULL OUTER JOIN location_status s ON s.id = l.id";
+
+fn problem_of(v: &serde_json::Value) -> pb::LocationProblem {
+    pb::LocationProblem {
+        location: v["location"].as_str().unwrap_or_default().to_string(),
+        document: v["document"]
+            .as_u64()
+            .and_then(|d| u32::try_from(d).ok())
+            .unwrap_or(0),
+        field: v["field"].as_str().unwrap_or_default().to_string(),
+        message: v["message"].as_str().unwrap_or_default().to_string(),
+    }
+}
+
+fn row_to_location(row: &tokio_postgres::Row) -> pb::Location {
+    let id: Uuid = row.get(0);
+    let key: String = row.get(1);
+    let (kind, target) = match (
+        row.get::<_, Option<String>>(2),
+        row.get::<_, Option<String>>(3),
+    ) {
+        (Some(k), Some(t)) => (k, t),
+        _ => key
+            .split_once(':')
+            .map(|(k, t)| (k.to_string(), t.to_string()))
+            .unwrap_or_default(),
+    };
+    let status = row
+        .get::<_, Option<chrono::DateTime<chrono::Utc>>>(4)
+        .map(|refreshed| pb::LocationStatus {
+            refreshed_at: Some(prost_types::Timestamp {
+                seconds: refreshed.timestamp(),
+                nanos: i32::try_from(refreshed.timestamp_subsec_nanos()).unwrap_or(0),
+            }),
+            outcome: match row.get::<_, Option<String>>(5).as_deref() {
+                Some("failed") => pb::location_status::Outcome::Failed,
+                Some("partial") => pb::location_status::Outcome::Partial,
+                _ => pb::location_status::Outcome::Ok,
+            } as i32,
+            entities: row
+                .get::<_, Option<i32>>(6)
+                .and_then(|n| u32::try_from(n).ok())
+                .unwrap_or(0),
+            problems: row
+                .get::<_, Option<serde_json::Value>>(7)
+                .and_then(|v| v.as_array().map(|a| a.iter().map(problem_of).collect()))
+                .unwrap_or_default(),
+            r#static: row.get::<_, Option<bool>>(8).unwrap_or(false),
+        });
+    pb::Location {
+        id: id.to_string(),
+        r#type: kind,
+        target,
+        registered: row.get::<_, Option<String>>(2).is_some(),
+        status,
+    }
+}
+
+impl LocationApi {
+    pub fn new(pool: Pool, log: EventLog, policy: KindPolicy) -> Self {
+        Self {
+            publisher: Publisher::new(log.clone()),
+            pool,
+            log,
+            policy,
+        }
+    }
+
+    async fn get(&self, id: &str) -> Result<Option<pb::Location>, ApiError> {
+        let uuid = Uuid::parse_str(id)
+            .map_err(|_| ApiError::InvalidArgument(format!("id {id:?} is not a location id")))?;
+        let client = self.pool.get().await?;
+        let row = client
+            .query_opt(
+                &format!("{SELECT} WHERE COALESCE(l.id, s.id) = $1"),
+                &[&uuid],
+            )
+            .await?;
+        Ok(row.as_ref().map(row_to_location))
+    }
+
+    /// The last registration event of a location: its sequence and whether it registers.
+    async fn registration(&self, id: &str) -> Result<Option<(u64, bool)>, ApiError> {
+        let subject = registration_subject(self.log.prefix(), id);
+        let stream = self
+            .log
+            .stream()
+            .await
+            .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+        match stream.get_last_raw_message_by_subject(&subject).await {
+            Ok(m) => {
+                let registered = matches!(
+                    decode_location_event(self.log.prefix(), &subject, &m.payload),
+                    Ok(LocationEvent {
+                        change: Change::Registered(_),
+                        ..
+                    })
+                );
+                Ok(Some((m.sequence, registered)))
+            }
+            Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => Ok(None),
+            Err(e) => Err(ApiError::Unavailable(e.to_string())),
+        }
+    }
+
+    async fn register(
+        &self,
+        req: pb::RegisterLocationRequest,
+    ) -> Result<pb::RegisterLocationResponse, ApiError> {
+        let kind = if req.r#type.is_empty() {
+            "url"
+        } else {
+            req.r#type.as_str()
+        };
+        let cwd = std::env::current_dir().unwrap_or_default();
+        let spec = LocationSpec::parse_key(&format!("{kind}:{}", req.target), &cwd)
+            .map_err(|e| ApiError::InvalidArgument(format!("type/target: {e}")))?;
+        let key = spec.key();
+        let id = location_id(&key);
+        let existing = self.registration(&id).await?;
+        let exists = existing.is_some_and(|(_, registered)| registered);
+        let location = pb::Location {
+            id: id.clone(),
+            r#type: spec.kind.as_str().to_string(),
+            target: spec.target.clone(),
+            status: None,
+            registered: true,
+        };
+        if req.dry_run {
+            let urls = UrlReader::new(&Default::default())
+                .map_err(|e| ApiError::Internal(e.to_string()))?;
+            let policy = self.policy.clone();
+            let check = move |e: &catalog_model::Entity| check_kind(e, &policy);
+            let mut cache = CrawlCache::default();
+            let mut crawler = Crawler {
+                urls: &urls,
+                cache: &mut cache,
+                check: &check,
+            };
+            let outcome = crawler.crawl(&spec).await;
+            return Ok(pb::RegisterLocationResponse {
+                location: Some(location),
+                exists,
+                entities: outcome
+                    .found
+                    .iter()
+                    .map(|f| catalog_proto::json_to_struct(&f.entity.to_value()))
+                    .collect(),
+                problems: outcome
+                    .problems
+                    .iter()
+                    .map(|p| pb::LocationProblem {
+                        location: p.location.clone(),
+                        document: p.document.and_then(|d| u32::try_from(d).ok()).unwrap_or(0),
+                        field: p.field.clone().unwrap_or_default(),
+                        message: p.message.clone(),
+                    })
+                    .collect(),
+            });
+        }
+        if !exists {
+            let event = LocationEvent::new(
+                &key,
+                Change::Registered(pb::LocationRegistered {
+                    r#type: spec.kind.as_str().to_string(),
+                    target: spec.target.clone(),
+                }),
+            );
+            let expected = existing.map_or(0, |(seq, _)| seq);
+            match self
+                .publisher
+                .publish_location(&event, Some(expected))
+                .await
+            {
+                PublishOutcome::Stored { .. } => {}
+                // Registered concurrently by someone else: it exists.
+                PublishOutcome::Conflict => return self.registered(location, true).await,
+                PublishOutcome::Failed(e) => return Err(ApiError::Unavailable(e)),
+            }
+        }
+        self.registered(location, exists).await
+    }
+
+    async fn registered(
+        &self,
+        location: pb::Location,
+        exists: bool,
+    ) -> Result<pb::RegisterLocationResponse, ApiError> {
+        let status = self.get(&location.id).await?.and_then(|l| l.status);
+        Ok(pb::RegisterLocationResponse {
+            location: Some(pb::Location { status, ..location }),
+            exists,
+            entities: Vec::new(),
+            problems: Vec::new(),
+        })
+    }
+
+    async fn unregister(&self, id: &str) -> Result<(), ApiError> {
+        let uuid = Uuid::parse_str(id)
+            .map_err(|_| ApiError::InvalidArgument(format!("id {id:?} is not a location id")))?;
+        let id = uuid.to_string();
+        match self.registration(&id).await? {
+            Some((seq, true)) => {
+                let key = self
+                    .get(&id)
+                    .await?
+                    .map(|l| format!("{}:{}", l.r#type, l.target))
+                    .ok_or_else(|| {
+                        ApiError::Unavailable("registration not projected yet; retry".into())
+                    })?;
+                let event =
+                    LocationEvent::new(&key, Change::Unregistered(pb::LocationUnregistered {}));
+                match self.publisher.publish_location(&event, Some(seq)).await {
+                    PublishOutcome::Stored { .. } => Ok(()),
+                    PublishOutcome::Conflict => Err(ApiError::Unavailable(
+                        "location changed concurrently; retry".into(),
+                    )),
+                    PublishOutcome::Failed(e) => Err(ApiError::Unavailable(e)),
+                }
+            }
+            _ => match self.get(&id).await? {
+                Some(l) if l.status.as_ref().is_some_and(|s| s.r#static) => {
+                    Err(ApiError::InvalidArgument(format!(
+                        "location {id} comes from configuration and cannot be unregistered"
+                    )))
+                }
+                _ => Err(ApiError::NotFound(format!("no registered location {id}"))),
+            },
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl LocationService for LocationApi {
+    async fn register_location(
+        &self,
+        request: Request<pb::RegisterLocationRequest>,
+    ) -> Result<Response<pb::RegisterLocationResponse>, Status> {
+        Ok(Response::new(self.register(request.into_inner()).await?))
+    }
+
+    async fn unregister_location(
+        &self,
+        request: Request<pb::UnregisterLocationRequest>,
+    ) -> Result<Response<pb::UnregisterLocationResponse>, Status> {
+        self.unregister(&request.into_inner().id).await?;
+        Ok(Response::new(pb::UnregisterLocationResponse {}))
+    }
+
+    async fn list_locations(
+        &self,
+        _request: Request<pb::ListLocationsRequest>,
+    ) -> Result<Response<pb::ListLocationsResponse>, Status> {
+        let client = self.pool.get().await.map_err(ApiError::from)?;
+        let rows = client
+            .query(&format!("{SELECT} ORDER BY 2"), &[])
+            .await
+            .map_err(ApiError::from)?;
+        Ok(Response::new(pb::ListLocationsResponse {
+            locations: rows.iter().map(row_to_location).collect(),
+        }))
+    }
+
+    async fn get_location(
+        &self,
+        request: Request<pb::GetLocationRequest>,
+    ) -> Result<Response<pb::Location>, Status> {
+        let id = request.into_inner().id;
+        let location = self
+            .get(&id)
+            .await?
+            .ok_or_else(|| ApiError::NotFound(format!("no location {id}")))?;
+        Ok(Response::new(location))
+    }
+}

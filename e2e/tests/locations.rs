@@ -1,0 +1,162 @@
+//! Location management: registration as an event the ingestor follows, dry
+//! runs, status with every problem, and unregistration.
+
+use std::time::Duration;
+
+use catalog_e2e::{Pipeline, entity_event_count, wait_for};
+use catalog_proto::v1 as pb;
+use catalog_proto::v1::location_service_client::LocationServiceClient;
+use catalog_proto::v1::location_status::Outcome;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+fn write_catalog(dir: &std::path::Path) {
+    std::fs::write(
+        dir.join("catalog-info.yaml"),
+        "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata: {name: one}\nspec: {type: service, lifecycle: production, owner: team}\n---\n\
+         apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata: {name: two}\nspec: {type: service, lifecycle: production, owner: team}\n---\n\
+         apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata: {name: three}\nspec: {type: service, owner: team}\n",
+    )
+    .unwrap();
+}
+
+#[tokio::test]
+async fn registered_locations_are_ingested_reported_and_removed() {
+    let p = Pipeline::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    write_catalog(dir.path());
+    let target = dir.path().join("catalog-info.yaml").display().to_string();
+    let mut locations = LocationServiceClient::connect(format!("http://{}", p.api_addr))
+        .await
+        .unwrap();
+    let mut ingestor = p.ingestor(vec![]).await;
+
+    // A dry run reads the location and publishes nothing.
+    let dry = locations
+        .register_location(pb::RegisterLocationRequest {
+            r#type: "file".into(),
+            target: target.clone(),
+            dry_run: true,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(dry.entities.len(), 2);
+    assert_eq!(dry.problems.len(), 1);
+    assert_eq!(dry.problems[0].document, 3);
+    assert_eq!(dry.problems[0].field, "spec.lifecycle");
+    assert!(!dry.exists);
+    assert_eq!(ingestor.sync_once().await.unwrap().upserted, 0);
+
+    // Registering is an event the ingestor picks up.
+    let registered = locations
+        .register_location(pb::RegisterLocationRequest {
+            r#type: "file".into(),
+            target: target.clone(),
+            dry_run: false,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let id = registered.location.unwrap().id;
+    let report = ingestor.sync_once().await.unwrap();
+    assert_eq!(report.upserted, 2, "{report:?}");
+    assert_eq!(entity_event_count(&p.log).await, 2);
+    let again = locations
+        .register_location(pb::RegisterLocationRequest {
+            r#type: "file".into(),
+            target: target.clone(),
+            dry_run: false,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(again.exists);
+
+    // Its status, with the problem located to file, document and field.
+    let status = wait_for("the location's status", WAIT, || {
+        let mut l = locations.clone();
+        let id = id.clone();
+        async move {
+            l.get_location(pb::GetLocationRequest { id })
+                .await
+                .ok()?
+                .into_inner()
+                .status
+        }
+    })
+    .await;
+    assert_eq!(status.outcome(), Outcome::Partial);
+    assert_eq!(status.entities, 2);
+    assert_eq!(status.problems.len(), 1);
+    assert!(status.problems[0].location.ends_with("catalog-info.yaml"));
+    assert_eq!(
+        (
+            status.problems[0].document,
+            status.problems[0].field.as_str()
+        ),
+        (3, "spec.lifecycle")
+    );
+    let list = locations
+        .list_locations(pb::ListLocationsRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(list.locations.iter().any(|l| l.id == id && l.registered));
+
+    // Unregistering removes the location's entities.
+    locations
+        .unregister_location(pb::UnregisterLocationRequest { id: id.clone() })
+        .await
+        .unwrap();
+    let report = ingestor.sync_once().await.unwrap();
+    assert_eq!(report.deleted, 2, "{report:?}");
+    let err = locations
+        .unregister_location(pb::UnregisterLocationRequest { id: id.clone() })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::NotFound);
+    let err = locations
+        .register_location(pb::RegisterLocationRequest {
+            r#type: "ftp".into(),
+            target: "x".into(),
+            dry_run: false,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::InvalidArgument);
+    p.stop().await;
+}
+
+#[tokio::test]
+async fn configured_locations_report_status_and_cannot_be_unregistered() {
+    let p = Pipeline::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    write_catalog(dir.path());
+    let mut ingestor = p.ingestor(vec![dir.path().to_path_buf()]).await;
+    ingestor.sync_once().await.unwrap();
+    let mut locations = LocationServiceClient::connect(format!("http://{}", p.api_addr))
+        .await
+        .unwrap();
+    let location = wait_for("the configured location", WAIT, || {
+        let mut l = locations.clone();
+        async move {
+            let list = l
+                .list_locations(pb::ListLocationsRequest {})
+                .await
+                .ok()?
+                .into_inner();
+            list.locations.into_iter().next()
+        }
+    })
+    .await;
+    assert!(!location.registered);
+    assert!(location.status.as_ref().unwrap().r#static);
+    let err = locations
+        .unregister_location(pb::UnregisterLocationRequest { id: location.id })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::InvalidArgument);
+    assert!(err.message().contains("configuration"), "{}", err.message());
+    p.stop().await;
+}
