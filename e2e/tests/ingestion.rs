@@ -31,7 +31,11 @@ async fn a_second_location_cannot_take_over_an_entity() {
     let p = Pipeline::start().await;
     let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     std::fs::write(a.path().join("svc.yaml"), component("shared", "from-a")).unwrap();
-    let mut first = p.ingestor(vec![a.path().to_path_buf()]).await;
+    // Separate processes with their own configuration: no shared leases.
+    let no_leases = |c: &mut catalog_ingest::IngestConfig| c.leases = false;
+    let mut first = p
+        .ingestor_with(vec![a.path().to_path_buf()], no_leases)
+        .await;
     assert_eq!(first.sync_once().await.unwrap().upserted, 1);
 
     // Location B now claims the same entity, in the same ingestor or another.
@@ -51,7 +55,9 @@ async fn a_second_location_cannot_take_over_an_entity() {
         "reported on the losing location: {conflict:?}"
     );
     // A location it does not know (another worker's, perhaps) is left alone.
-    let mut only_b = p.ingestor(vec![b.path().to_path_buf()]).await;
+    let mut only_b = p
+        .ingestor_with(vec![b.path().to_path_buf()], no_leases)
+        .await;
     let report = only_b.sync_once().await.unwrap();
     assert_eq!((report.upserted, report.deleted), (0, 0), "{report:?}");
     assert!(
@@ -138,5 +144,42 @@ async fn with_the_keep_strategy_vanished_entities_become_marked_orphans() {
         .then_some(())
     })
     .await;
+    p.stop().await;
+}
+
+#[tokio::test]
+async fn two_workers_on_the_same_locations_publish_each_change_once() {
+    let p = Pipeline::start().await;
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    std::fs::write(a.path().join("a.yaml"), component("from-a", "one")).unwrap();
+    std::fs::write(b.path().join("b.yaml"), component("from-b", "one")).unwrap();
+    let locations = vec![a.path().to_path_buf(), b.path().to_path_buf()];
+    let mut first = p.ingestor(locations.clone()).await;
+    let mut second = p.ingestor(locations).await;
+    let count = || catalog_e2e::entity_event_count(&p.log);
+    for _ in 0..3 {
+        let (r1, r2) = tokio::join!(first.sync_once(), second.sync_once());
+        let (r1, r2) = (r1.unwrap(), r2.unwrap());
+        assert!(
+            r1.errors.is_empty() && r2.errors.is_empty(),
+            "{r1:?} {r2:?}"
+        );
+    }
+    assert_eq!(count().await, 2);
+    std::fs::write(a.path().join("a.yaml"), component("from-a", "two")).unwrap();
+    std::fs::write(b.path().join("b.yaml"), component("from-b", "two")).unwrap();
+    for _ in 0..3 {
+        let (r1, r2) = tokio::join!(first.sync_once(), second.sync_once());
+        r1.unwrap();
+        r2.unwrap();
+    }
+    assert_eq!(count().await, 4);
+    std::fs::remove_file(a.path().join("a.yaml")).unwrap();
+    for _ in 0..3 {
+        let (r1, r2) = tokio::join!(first.sync_once(), second.sync_once());
+        r1.unwrap();
+        r2.unwrap();
+    }
+    assert_eq!(count().await, 5);
     p.stop().await;
 }

@@ -77,6 +77,14 @@ pub struct IngestConfig {
     /// Kinds accepted besides Backstage's built-in ones.
     #[serde(default)]
     pub extra_kinds: Vec<String>,
+    /// Take a lease on each location before reading it, so several ingest
+    /// workers can share the same locations (each read by one of them).
+    #[serde(default = "default_true")]
+    pub leases: bool,
+    /// Lease time-to-live in seconds: how long a dead worker's locations
+    /// wait before another worker takes them over.
+    #[serde(default = "default_lease_ttl_secs")]
+    pub lease_ttl_secs: u64,
     /// HTTP settings for URL locations.
     #[serde(default)]
     pub url: UrlReaderConfig,
@@ -91,6 +99,12 @@ fn default_poll_interval_ms() -> u64 {
 fn default_refresh_interval_secs() -> u64 {
     300
 }
+fn default_true() -> bool {
+    true
+}
+fn default_lease_ttl_secs() -> u64 {
+    15
+}
 fn default_producer() -> String {
     "ingest".into()
 }
@@ -103,6 +117,8 @@ impl Default for IngestConfig {
             refresh_interval_secs: default_refresh_interval_secs(),
             orphan_strategy: OrphanStrategy::default(),
             extra_kinds: Vec::new(),
+            leases: true,
+            lease_ttl_secs: default_lease_ttl_secs(),
             url: UrlReaderConfig::default(),
             producer: default_producer(),
         }

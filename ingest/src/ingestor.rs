@@ -25,6 +25,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{IngestConfig, OrphanStrategy};
 use crate::crawl::{CrawlCache, Crawler, Found, ORPHAN, Problem, RootOutcome};
+use crate::lease::Leases;
 use crate::location::{LocationSpec, LocationType};
 use crate::read::{ReadError, UrlReader};
 use crate::registry::{registered_locations, status_changed, status_due, status_of};
@@ -69,6 +70,8 @@ struct Root {
     is_static: bool,
     /// The last status published, and when.
     published_status: Option<(pb::LocationStatus, Instant)>,
+    /// Whether this worker holds the location's lease (always, without leases).
+    held: bool,
 }
 
 impl Root {
@@ -79,6 +82,7 @@ impl Root {
             next_refresh: Instant::now(),
             is_static,
             published_status: None,
+            held: false,
         }
     }
 }
@@ -99,6 +103,7 @@ pub struct Ingestor {
     known: HashSet<String>,
     /// Location keys whose last registration event is an unregistration.
     unregistered: HashSet<String>,
+    leases: Option<Leases>,
 }
 
 enum Planned {
@@ -121,6 +126,11 @@ impl Ingestor {
             roots.push(Root::new(spec, true));
         }
         let state = PublishedState::load(&log).await?;
+        let leases = if config.leases {
+            Some(Leases::open(&log, Duration::from_secs(config.lease_ttl_secs.max(1))).await?)
+        } else {
+            None
+        };
         Ok(Self {
             urls: UrlReader::new(&config.url)?,
             policy: catalog_model::kinds::KindPolicy {
@@ -135,6 +145,7 @@ impl Ingestor {
             registrations_read: None,
             known: HashSet::new(),
             unregistered: HashSet::new(),
+            leases,
         })
     }
 
@@ -162,7 +173,13 @@ impl Ingestor {
                 Err(e) => tracing::error!(error = %e, "sync failed; retrying"),
             }
             tokio::select! {
-                () = shutdown.cancelled() => return Ok(()),
+                () = shutdown.cancelled() => {
+                    if let Some(leases) = &self.leases {
+                        let keys: Vec<String> = self.roots.iter().map(|r| r.spec.key()).collect();
+                        leases.release(&keys).await;
+                    }
+                    return Ok(());
+                }
                 () = tokio::time::sleep(self.config.poll_interval()) => {}
             }
         }
@@ -251,6 +268,16 @@ impl Ingestor {
             check: &check,
         };
         for root in &mut self.roots {
+            root.held = match &self.leases {
+                Some(leases) => leases.hold(&root.spec.key()).await,
+                None => true,
+            };
+            if !root.held {
+                // Another worker reads it; forget what this one saw.
+                root.outcome = None;
+                root.published_status = None;
+                continue;
+            }
             let due = root.spec.kind == LocationType::File
                 || root.outcome.is_none()
                 || now >= root.next_refresh;
@@ -268,6 +295,12 @@ impl Ingestor {
     /// What to publish: upserts, deletions and orphan marks, in ref order.
     fn plan(&self, report: &mut SyncReport) -> BTreeMap<EntityRef, Planned> {
         let root_keys: HashSet<String> = self.roots.iter().map(|r| r.spec.key()).collect();
+        let held: HashSet<String> = self
+            .roots
+            .iter()
+            .filter(|r| r.held && r.outcome.is_some())
+            .map(|r| r.spec.key())
+            .collect();
         let mut plan = BTreeMap::new();
         // ref -> (source, origin) of the definition that won.
         let mut claimed: HashMap<EntityRef, (String, String)> = HashMap::new();
@@ -332,7 +365,7 @@ impl Ingestor {
                 continue;
             }
             // Another worker's location, or one that could not be read.
-            if !root_keys.contains(&live.origin)
+            if !held.contains(&live.origin)
                 || retained.contains(&live.origin)
                 || retained.contains(&live.location)
             {

@@ -14,6 +14,7 @@
 mod config;
 pub mod crawl;
 pub mod ingestor;
+pub mod lease;
 pub mod location;
 pub mod placeholder;
 pub mod push;
