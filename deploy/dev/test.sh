@@ -21,6 +21,25 @@ deploy/dev/services.sh
 export CATALOG_TEST_PG_URL="${CATALOG_TEST_PG_URL:-postgres://catalog:catalog@127.0.0.1:5432/postgres}"
 export CATALOG_TEST_NATS_URL="${CATALOG_TEST_NATS_URL:-nats://127.0.0.1:4222}"
 
+# The Python client used by the cross-language producer test
+# (examples/python), in a virtual environment of its own.
+PY_ENV="${CATALOG_DEV_DIR:-$ROOT/.dev}/py"
+PY_REQ=examples/python/requirements.txt
+if [[ ! -x "$PY_ENV/bin/python" ]] || ! cmp -s "$PY_REQ" "$PY_ENV/requirements.txt"; then
+    if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
+        if [[ "$(id -u)" -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+            DEBIAN_FRONTEND=noninteractive apt-get install -y python3 python3-venv >/dev/null
+        else
+            echo "error: Python 3 with venv is needed: sudo apt-get install -y python3 python3-venv" >&2
+            exit 1
+        fi
+    fi
+    python3 -m venv "$PY_ENV"
+    "$PY_ENV/bin/pip" install --quiet --disable-pip-version-check -r "$PY_REQ"
+    cp "$PY_REQ" "$PY_ENV/requirements.txt"
+fi
+export CATALOG_PYTHON="$PY_ENV/bin/python"
+
 cargo test --workspace --doc
 
 if command -v cargo-nextest >/dev/null 2>&1; then
