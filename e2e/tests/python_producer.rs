@@ -8,14 +8,18 @@ use catalog_e2e::{Pipeline, wait_for};
 use catalog_proto::v1 as pb;
 
 fn python() -> String {
-    std::env::var("CATALOG_PYTHON")
-        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../.dev/py/bin/python").to_string())
+    std::env::var("CATALOG_PYTHON").unwrap_or_else(|_| {
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../.dev/py/bin/python").to_string()
+    })
 }
 
 #[tokio::test]
 async fn python_example_publishes_an_event_the_catalog_applies() {
     let p = Pipeline::start().await;
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/python/publish_entity.py");
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/python/publish_entity.py"
+    );
     let py = python();
     let out = tokio::process::Command::new(&py)
         .args([
@@ -31,7 +35,9 @@ async fn python_example_publishes_an_event_the_catalog_applies() {
         ])
         .output()
         .await
-        .unwrap_or_else(|e| panic!("running {py} (deploy/dev/test.sh sets up its environment): {e}"));
+        .unwrap_or_else(|e| {
+            panic!("running {py} (deploy/dev/test.sh sets up its environment): {e}")
+        });
     assert!(
         out.status.success(),
         "{}\n{}",
@@ -42,21 +48,31 @@ async fn python_example_publishes_an_event_the_catalog_applies() {
     assert_eq!(printed["entity_ref"], "component:default/py.service");
 
     let grpc = p.grpc().await;
-    let entity = wait_for("the Python-published entity", Duration::from_secs(20), || {
-        let mut g = grpc.clone();
-        async move {
-            g.get_entity(pb::GetEntityRequest { entity_ref: "component:default/py.service".into() })
+    let entity = wait_for(
+        "the Python-published entity",
+        Duration::from_secs(20),
+        || {
+            let mut g = grpc.clone();
+            async move {
+                g.get_entity(pb::GetEntityRequest {
+                    entity_ref: "component:default/py.service".into(),
+                })
                 .await
                 .ok()?
                 .into_inner()
                 .entity
-        }
-    })
+            }
+        },
+    )
     .await;
     assert_eq!(entity.metadata.unwrap().name, "Py.Service");
     // Nothing was dead-lettered.
     let c = p.pool.get().await.unwrap();
-    let dead: i64 = c.query_one("SELECT count(*) FROM dead_letters", &[]).await.unwrap().get(0);
+    let dead: i64 = c
+        .query_one("SELECT count(*) FROM dead_letters", &[])
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!(dead, 0);
     p.stop().await;
 }

@@ -8,6 +8,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use catalog_model::{Entity, EntityRef, parse_documents};
 use serde_json::Value;
@@ -67,7 +68,8 @@ pub struct Found {
 /// The result of crawling one root.
 #[derive(Debug, Clone, Default)]
 pub struct RootOutcome {
-    pub found: Vec<Found>,
+    /// Shared with the crawl cache: a poll over unchanged sources copies nothing.
+    pub found: Vec<Arc<Found>>,
     pub problems: Vec<Problem>,
     /// Sources whose previously published entities must be kept: they could
     /// not be read or parsed, or have an invalid document. The root's own key
@@ -80,7 +82,7 @@ pub struct RootOutcome {
 struct SourceOutcome {
     stamp: Option<FileStamp>,
     deps: Vec<(PathBuf, Option<FileStamp>)>,
-    found: Vec<Found>,
+    found: Vec<Arc<Found>>,
     problems: Vec<Problem>,
     retained: bool,
     /// Location targets to follow, with whether they are optional.
@@ -90,7 +92,7 @@ struct SourceOutcome {
 /// Caches source outcomes between crawls.
 #[derive(Debug, Default)]
 pub struct CrawlCache {
-    sources: HashMap<(String, Source), SourceOutcome>,
+    sources: HashMap<(String, Source), Arc<SourceOutcome>>,
     used: HashSet<(String, Source)>,
 }
 
@@ -178,11 +180,11 @@ impl Crawler<'_> {
             if outcome.retained {
                 out.retained.insert(key.clone());
             }
-            out.found.extend(outcome.found);
-            out.problems.extend(outcome.problems);
+            out.found.extend(outcome.found.iter().cloned());
+            out.problems.extend(outcome.problems.iter().cloned());
             let mut next_chain = chain.clone();
             next_chain.push(key.clone());
-            for (target, optional) in outcome.targets.into_iter().rev() {
+            for (target, optional) in outcome.targets.iter().cloned().rev() {
                 let target_key = target.to_string();
                 if target_key == key || chain.contains(&target_key) {
                     let mut cycle = next_chain.clone();
@@ -209,7 +211,7 @@ impl Crawler<'_> {
         source: &Source,
         optional: bool,
         listed: bool,
-    ) -> SourceOutcome {
+    ) -> Arc<SourceOutcome> {
         let cache_key = (root_key.to_string(), source.clone());
         self.cache.used.insert(cache_key.clone());
         if let Source::File(path) = source
@@ -219,16 +221,17 @@ impl Crawler<'_> {
                 && file_stamp(path) == cached.stamp
                 && cached.deps.iter().all(|(p, s)| file_stamp(p) == *s);
             if fresh {
-                return cached.clone();
+                return Arc::clone(cached);
             }
         }
-        let outcome = self
-            .read_source(root_key, base, source, optional, listed)
-            .await;
+        let outcome = Arc::new(
+            self.read_source(root_key, base, source, optional, listed)
+                .await,
+        );
         for p in &outcome.problems {
             tracing::warn!(problem = %p, "location problem");
         }
-        self.cache.sources.insert(cache_key, outcome.clone());
+        self.cache.sources.insert(cache_key, Arc::clone(&outcome));
         outcome
     }
 
@@ -282,7 +285,7 @@ impl Crawler<'_> {
             {
                 Ok((found, targets)) => {
                     out.targets.extend(targets);
-                    out.found.push(found);
+                    out.found.push(Arc::new(found));
                 }
                 Err((field, message)) => {
                     out.problems.push(problem(&key, document, field, message));
@@ -474,7 +477,7 @@ fn list_files(root: &LocationSpec) -> Result<Vec<Source>, String> {
 }
 
 /// Refs of everything found, for diagnostics.
-pub fn refs(found: &[Found]) -> Vec<EntityRef> {
+pub fn refs(found: &[Arc<Found>]) -> Vec<EntityRef> {
     found
         .iter()
         .map(|f| f.entity.entity_ref().clone())

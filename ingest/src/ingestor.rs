@@ -13,6 +13,7 @@
 //! - Nothing is published for an unchanged entity.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use catalog_eventlog::{EventLog, EventLogError, LocationEvent, PublishOutcome, Publisher};
@@ -107,7 +108,7 @@ pub struct Ingestor {
 }
 
 enum Planned {
-    Upsert(Found),
+    Upsert(Arc<Found>),
     Delete { location: String },
     Orphan { location: String },
 }
@@ -347,7 +348,7 @@ impl Ingestor {
                     report.unchanged += 1;
                     continue;
                 }
-                plan.insert(r.clone(), Planned::Upsert(f.clone()));
+                plan.insert(r.clone(), Planned::Upsert(Arc::clone(f)));
             }
         }
         for (r, _, live) in self.state.live() {
@@ -414,10 +415,10 @@ impl Ingestor {
                 Planned::Upsert(f) => {
                     let live = LiveEntity::of(&f.entity, &f.content_hash, &f.location);
                     let change = EntityChange::Upserted {
-                        entity: f.entity,
-                        content_hash: f.content_hash,
+                        entity: f.entity.clone(),
+                        content_hash: f.content_hash.clone(),
                     };
-                    (f.location, change, Some(live), 0)
+                    (f.location.clone(), change, Some(live), 0)
                 }
                 Planned::Delete { location } => (location, EntityChange::Deleted, None, 1),
                 Planned::Orphan { location } => match self.orphaned(&r).await {
