@@ -183,3 +183,78 @@ async fn two_workers_on_the_same_locations_publish_each_change_once() {
     assert_eq!(count().await, 5);
     p.stop().await;
 }
+
+#[tokio::test]
+async fn backstage_examples_get_the_relations_backstage_derives() {
+    let p = Pipeline::start().await;
+    let root = std::path::PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../testdata/backstage-examples/all.yaml"
+    ));
+    let mut ingestor = p.ingestor(vec![root]).await;
+    let report = ingestor.sync_once().await.unwrap();
+    assert_eq!(report.upserted, 34, "{report:?}");
+    assert_eq!(report.problems.len(), 1, "{report:?}");
+    let relations = |r: &'static str| {
+        let p = &p;
+        async move {
+            let e = wait_for(r, WAIT, || entity(p, r)).await;
+            let mut rels: Vec<String> = e
+                .relations
+                .iter()
+                .map(|x| format!("{} {}", x.r#type, x.target_ref))
+                .collect();
+            rels.sort();
+            rels
+        }
+    };
+    // Wait for the whole catalog, so that both sides of every relation exist.
+    let mut grpc = p.grpc().await;
+    wait_for("all 34 entities", WAIT, || {
+        let mut g = grpc.clone();
+        async move {
+            let r = g
+                .list_entities(pb::ListEntitiesRequest::default())
+                .await
+                .ok()?
+                .into_inner();
+            (r.total_size == 34).then_some(())
+        }
+    })
+    .await;
+    let _ = &mut grpc;
+    let lookup = relations("component:default/artist-lookup").await;
+    for want in [
+        "ownedBy group:default/team-a",
+        "partOf system:default/artist-engagement-portal",
+        "dependsOn resource:default/artists-db",
+    ] {
+        assert!(
+            lookup.contains(&want.to_string()),
+            "{want} missing from {lookup:?}"
+        );
+    }
+    let team_a = relations("group:default/team-a").await;
+    for want in [
+        "childOf group:default/backstage",
+        "hasMember user:default/breanna.davison",
+        "ownerOf component:default/artist-lookup",
+    ] {
+        assert!(
+            team_a.contains(&want.to_string()),
+            "{want} missing from {team_a:?}"
+        );
+    }
+    let db = relations("resource:default/artists-db").await;
+    assert!(
+        db.contains(&"dependencyOf component:default/artist-lookup".to_string()),
+        "{db:?}"
+    );
+    // The user in another namespace is a member of a group in `default`.
+    let dev_guest = relations("user:development/guest").await;
+    assert!(
+        dev_guest.contains(&"memberOf group:default/team-a".to_string()),
+        "{dev_guest:?}"
+    );
+    p.stop().await;
+}

@@ -304,7 +304,7 @@ impl Ingestor {
             .collect();
         let mut plan = BTreeMap::new();
         // ref -> (source, origin) of the definition that won.
-        let mut claimed: HashMap<EntityRef, (String, String)> = HashMap::new();
+        let mut claimed: HashMap<&EntityRef, (&str, &str)> = HashMap::new();
         let mut retained: HashSet<&String> = HashSet::new();
         for root in &self.roots {
             let Some(outcome) = &root.outcome else {
@@ -343,7 +343,7 @@ impl Ingestor {
                         );
                     continue;
                 }
-                claimed.insert(r.clone(), (f.location.clone(), f.origin.clone()));
+                claimed.insert(r, (&f.location, &f.origin));
                 if live.is_some_and(|l| l.content_hash == f.content_hash) {
                     report.unchanged += 1;
                     continue;
