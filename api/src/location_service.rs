@@ -6,10 +6,9 @@ use catalog_eventlog::location::registration_subject;
 use catalog_eventlog::{
     EventLog, LocationEvent, PublishOutcome, Publisher, decode_location_event, location_id,
 };
-use catalog_ingest::crawl::{CrawlCache, Crawler};
+use catalog_ingest::crawl::{crawl_once, problem_to_proto};
 use catalog_ingest::location::LocationSpec;
-use catalog_ingest::read::UrlReader;
-use catalog_model::kinds::{KindPolicy, check_kind};
+use catalog_model::kinds::KindPolicy;
 use catalog_proto::v1 as pb;
 use catalog_proto::v1::location_event::Change;
 use catalog_proto::v1::location_service_server::LocationService;
@@ -159,17 +158,9 @@ impl LocationApi {
             registered: true,
         };
         if req.dry_run {
-            let urls = UrlReader::new(&Default::default())
+            let outcome = crawl_once(&spec, &self.policy)
+                .await
                 .map_err(|e| ApiError::Internal(e.to_string()))?;
-            let policy = self.policy.clone();
-            let check = move |e: &catalog_model::Entity| check_kind(e, &policy);
-            let mut cache = CrawlCache::default();
-            let mut crawler = Crawler {
-                urls: &urls,
-                cache: &mut cache,
-                check: &check,
-            };
-            let outcome = crawler.crawl(&spec).await;
             return Ok(pb::RegisterLocationResponse {
                 location: Some(location),
                 exists,
@@ -178,16 +169,7 @@ impl LocationApi {
                     .iter()
                     .map(|f| catalog_proto::json_to_struct(&f.entity.to_value()))
                     .collect(),
-                problems: outcome
-                    .problems
-                    .iter()
-                    .map(|p| pb::LocationProblem {
-                        location: p.location.clone(),
-                        document: p.document.and_then(|d| u32::try_from(d).ok()).unwrap_or(0),
-                        field: p.field.clone().unwrap_or_default(),
-                        message: p.message.clone(),
-                    })
-                    .collect(),
+                problems: outcome.problems.iter().map(problem_to_proto).collect(),
             });
         }
         if !exists {

@@ -7,10 +7,9 @@ use std::collections::BTreeMap;
 use anyhow::Context;
 use catalog_ingest::LocationConfig;
 use catalog_ingest::crawl::{
-    CrawlCache, Crawler, MANAGED_BY_LOCATION, MANAGED_BY_ORIGIN_LOCATION, SOURCE_LOCATION,
+    MANAGED_BY_LOCATION, MANAGED_BY_ORIGIN_LOCATION, SOURCE_LOCATION, crawl_once,
 };
-use catalog_ingest::read::UrlReader;
-use catalog_model::kinds::{KindPolicy, check_kind};
+use catalog_model::kinds::KindPolicy;
 use catalog_proto::v1 as pb;
 use catalog_proto::v1::apply_result::Outcome;
 use catalog_proto::v1::ingest_service_client::IngestServiceClient;
@@ -31,16 +30,8 @@ pub struct ApplyArgs {
 /// Runs `catalog apply`; returns whether everything was accepted.
 pub async fn apply(args: ApplyArgs) -> anyhow::Result<bool> {
     let cwd = std::env::current_dir()?;
-    let urls = UrlReader::new(&Default::default())?;
     let policy = KindPolicy {
         extra_kinds: args.extra_kinds.clone(),
-    };
-    let check = move |e: &catalog_model::Entity| check_kind(e, &policy);
-    let mut cache = CrawlCache::default();
-    let mut crawler = Crawler {
-        urls: &urls,
-        cache: &mut cache,
-        check: &check,
     };
     let mut descriptors = Vec::new();
     let mut local_problems = Vec::new();
@@ -48,9 +39,9 @@ pub async fn apply(args: ApplyArgs) -> anyhow::Result<bool> {
         let spec = LocationConfig::Key(path.clone())
             .to_spec(&cwd)
             .with_context(|| format!("location {path:?}"))?;
-        let outcome = crawler.crawl(&spec).await;
+        let outcome = crawl_once(&spec, &policy).await?;
         local_problems.extend(outcome.problems);
-        for f in outcome.found {
+        for f in &outcome.found {
             let mut doc = f.entity.to_value();
             // The service sets the location annotations for the pushing source.
             if let Some(a) = doc

@@ -9,10 +9,9 @@ use std::path::PathBuf;
 use anyhow::Context;
 use catalog_api::ApiServer;
 use catalog_eventlog::EventLog;
-use catalog_ingest::crawl::{CrawlCache, Crawler};
-use catalog_ingest::read::UrlReader;
+use catalog_ingest::crawl::crawl_once;
 use catalog_ingest::{Ingestor, LocationConfig};
-use catalog_model::kinds::{KindPolicy, check_kind};
+use catalog_model::kinds::KindPolicy;
 use catalog_projector::{Projector, db, schema};
 use catalog_ui_bridge::UiBridge;
 use clap::{Parser, Subcommand};
@@ -279,22 +278,14 @@ async fn validate(
     extra_kinds: Vec<String>,
 ) -> anyhow::Result<()> {
     let cwd = std::env::current_dir()?;
-    let urls = UrlReader::new(&Default::default())?;
     let policy = KindPolicy { extra_kinds };
-    let check = move |e: &catalog_model::Entity| check_kind(e, &policy);
-    let mut cache = CrawlCache::default();
-    let mut crawler = Crawler {
-        urls: &urls,
-        cache: &mut cache,
-        check: &check,
-    };
     let mut problems = Vec::new();
     let mut entities = 0;
     for path in paths {
         let spec = LocationConfig::Key(path.clone())
             .to_spec(&cwd)
             .with_context(|| format!("location {path:?}"))?;
-        let outcome = crawler.crawl(&spec).await;
+        let outcome = crawl_once(&spec, &policy).await?;
         entities += outcome.found.len();
         problems.extend(outcome.problems);
     }

@@ -476,6 +476,34 @@ fn list_files(root: &LocationSpec) -> Result<Vec<Source>, String> {
     Ok(files)
 }
 
+/// Crawls one location once, with a fresh cache and default HTTP settings:
+/// what `catalog validate`, `catalog apply` and dry runs need.
+pub async fn crawl_once(
+    spec: &LocationSpec,
+    policy: &catalog_model::kinds::KindPolicy,
+) -> Result<RootOutcome, ReadError> {
+    let urls = UrlReader::new(&Default::default())?;
+    let policy = policy.clone();
+    let check = move |e: &Entity| catalog_model::kinds::check_kind(e, &policy);
+    let mut cache = CrawlCache::default();
+    let mut crawler = Crawler {
+        urls: &urls,
+        cache: &mut cache,
+        check: &check,
+    };
+    Ok(crawler.crawl(spec).await)
+}
+
+/// The wire form of a problem.
+pub fn problem_to_proto(p: &Problem) -> catalog_proto::v1::LocationProblem {
+    catalog_proto::v1::LocationProblem {
+        location: p.location.clone(),
+        document: p.document.and_then(|d| u32::try_from(d).ok()).unwrap_or(0),
+        field: p.field.clone().unwrap_or_default(),
+        message: p.message.clone(),
+    }
+}
+
 /// Refs of everything found, for diagnostics.
 pub fn refs(found: &[Arc<Found>]) -> Vec<EntityRef> {
     found

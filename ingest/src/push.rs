@@ -152,21 +152,9 @@ impl Pusher {
         let stream = self.log.stream().await?;
         match stream.get_last_raw_message_by_subject(&subject_name).await {
             Ok(m) => {
-                let live =
-                    match decode_event(self.log.prefix(), &subject_name, &m.payload, m.sequence) {
-                        Ok(d) => match &d.event.change {
-                            EntityChange::Upserted {
-                                entity,
-                                content_hash,
-                            } => Some(LiveEntity::of(
-                                entity,
-                                content_hash,
-                                &d.event.source.location,
-                            )),
-                            EntityChange::Deleted => None,
-                        },
-                        Err(_) => None,
-                    };
+                let live = decode_event(self.log.prefix(), &subject_name, &m.payload, m.sequence)
+                    .ok()
+                    .and_then(|d| LiveEntity::after(&d.event));
                 Ok(Current {
                     sequence: m.sequence,
                     live,

@@ -10,7 +10,7 @@ use catalog_proto::v1 as pb;
 use catalog_proto::v1::location_event::Change;
 use futures::StreamExt;
 
-use crate::crawl::RootOutcome;
+use crate::crawl::{RootOutcome, problem_to_proto};
 use crate::location::LocationSpec;
 
 fn nats_err(context: &str, e: impl std::fmt::Display) -> EventLogError {
@@ -113,16 +113,7 @@ pub fn status_of(
         }),
         outcome: outcome_kind as i32,
         entities: u32::try_from(outcome.found.len()).unwrap_or(u32::MAX),
-        problems: outcome
-            .problems
-            .iter()
-            .map(|p| pb::LocationProblem {
-                location: p.location.clone(),
-                document: p.document.and_then(|d| u32::try_from(d).ok()).unwrap_or(0),
-                field: p.field.clone().unwrap_or_default(),
-                message: p.message.clone(),
-            })
-            .collect(),
+        problems: outcome.problems.iter().map(problem_to_proto).collect(),
         r#static: is_static,
     }
 }

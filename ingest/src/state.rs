@@ -27,6 +27,17 @@ pub struct LiveEntity {
 }
 
 impl LiveEntity {
+    /// The live state an event leaves behind (`None` after a deletion).
+    pub fn after(event: &catalog_model::EntityEvent) -> Option<Self> {
+        match &event.change {
+            EntityChange::Upserted {
+                entity,
+                content_hash,
+            } => Some(Self::of(entity, content_hash, &event.source.location)),
+            EntityChange::Deleted => None,
+        }
+    }
+
     /// The state of a live entity as published.
     pub fn of(entity: &catalog_model::Entity, content_hash: &str, location: &str) -> Self {
         let annotation = |k: &str| {
@@ -121,17 +132,7 @@ impl PublishedState {
     fn record_message(&mut self, prefix: &str, subject_name: &str, payload: &[u8], sequence: u64) {
         match decode_event(prefix, subject_name, payload, sequence) {
             Ok(decoded) => {
-                let live = match &decoded.event.change {
-                    EntityChange::Upserted {
-                        entity,
-                        content_hash,
-                    } => Some(LiveEntity::of(
-                        entity,
-                        content_hash,
-                        &decoded.event.source.location,
-                    )),
-                    EntityChange::Deleted => None,
-                };
+                let live = LiveEntity::after(&decoded.event);
                 self.set(decoded.event.entity_ref, sequence, live);
             }
             Err(reason) => {

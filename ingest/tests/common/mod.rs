@@ -1,9 +1,8 @@
 //! Crawling helpers for tests.
 
-use catalog_ingest::crawl::{CrawlCache, Crawler, RootOutcome};
+use catalog_ingest::crawl::{RootOutcome, crawl_once};
 use catalog_ingest::location::LocationSpec;
-use catalog_ingest::read::UrlReader;
-use catalog_model::kinds::{KindPolicy, check_kind};
+use catalog_model::kinds::KindPolicy;
 
 /// Crawls one location key (or path) with default settings.
 pub async fn crawl(key: &str) -> RootOutcome {
@@ -13,14 +12,5 @@ pub async fn crawl(key: &str) -> RootOutcome {
     } else {
         LocationSpec::file(key, &cwd)
     };
-    let urls = UrlReader::new(&Default::default()).unwrap();
-    let policy = KindPolicy::default();
-    let check = move |e: &catalog_model::Entity| check_kind(e, &policy);
-    let mut cache = CrawlCache::default();
-    let mut crawler = Crawler {
-        urls: &urls,
-        cache: &mut cache,
-        check: &check,
-    };
-    crawler.crawl(&spec).await
+    crawl_once(&spec, &KindPolicy::default()).await.unwrap()
 }
