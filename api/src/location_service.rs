@@ -209,6 +209,27 @@ impl LocationApi {
         })
     }
 
+    /// Publishes an unregistration for a location key that is not registered
+    /// (a location no worker reads any more), freeing its entities.
+    async fn forget(&self, key: &str) -> Result<(), ApiError> {
+        let cwd = std::env::current_dir().unwrap_or_default();
+        let spec = LocationSpec::parse_key(key, &cwd)
+            .map_err(|e| ApiError::InvalidArgument(format!("location_key: {e}")))?;
+        let key = spec.key();
+        let id = location_id(&key);
+        if let Some((_, true)) = self.registration(&id).await? {
+            return self.unregister(&id).await;
+        }
+        let event = LocationEvent::new(&key, Change::Unregistered(pb::LocationUnregistered {}));
+        match self.publisher.publish_location(&event, None).await {
+            PublishOutcome::Stored { .. } => Ok(()),
+            PublishOutcome::Conflict => Err(ApiError::Unavailable(
+                "location changed concurrently; retry".into(),
+            )),
+            PublishOutcome::Failed(e) => Err(ApiError::Unavailable(e)),
+        }
+    }
+
     async fn unregister(&self, id: &str) -> Result<(), ApiError> {
         let uuid = Uuid::parse_str(id)
             .map_err(|_| ApiError::InvalidArgument(format!("id {id:?} is not a location id")))?;
@@ -257,7 +278,12 @@ impl LocationService for LocationApi {
         &self,
         request: Request<pb::UnregisterLocationRequest>,
     ) -> Result<Response<pb::UnregisterLocationResponse>, Status> {
-        self.unregister(&request.into_inner().id).await?;
+        let req = request.into_inner();
+        if req.location_key.is_empty() {
+            self.unregister(&req.id).await?;
+        } else {
+            self.forget(&req.location_key).await?;
+        }
         Ok(Response::new(pb::UnregisterLocationResponse {}))
     }
 

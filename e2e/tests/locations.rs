@@ -106,13 +106,19 @@ async fn registered_locations_are_ingested_reported_and_removed() {
 
     // Unregistering removes the location's entities.
     locations
-        .unregister_location(pb::UnregisterLocationRequest { id: id.clone() })
+        .unregister_location(pb::UnregisterLocationRequest {
+            id: id.clone(),
+            location_key: String::new(),
+        })
         .await
         .unwrap();
     let report = ingestor.sync_once().await.unwrap();
     assert_eq!(report.deleted, 2, "{report:?}");
     let err = locations
-        .unregister_location(pb::UnregisterLocationRequest { id: id.clone() })
+        .unregister_location(pb::UnregisterLocationRequest {
+            id: id.clone(),
+            location_key: String::new(),
+        })
         .await
         .unwrap_err();
     assert_eq!(err.code(), tonic::Code::NotFound);
@@ -153,10 +159,59 @@ async fn configured_locations_report_status_and_cannot_be_unregistered() {
     assert!(!location.registered);
     assert!(location.status.as_ref().unwrap().r#static);
     let err = locations
-        .unregister_location(pb::UnregisterLocationRequest { id: location.id })
+        .unregister_location(pb::UnregisterLocationRequest {
+            id: location.id,
+            location_key: String::new(),
+        })
         .await
         .unwrap_err();
     assert_eq!(err.code(), tonic::Code::InvalidArgument);
     assert!(err.message().contains("configuration"), "{}", err.message());
+    p.stop().await;
+}
+
+#[tokio::test]
+async fn forgetting_a_location_no_one_reads_frees_its_entities() {
+    let p = Pipeline::start().await;
+    let (old, new) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    write_catalog(old.path());
+    write_catalog(new.path());
+    // A checkout that has since moved: its worker published, then went away.
+    let mut before = p
+        .ingestor_with(vec![old.path().to_path_buf()], |c| c.leases = false)
+        .await;
+    assert_eq!(before.sync_once().await.unwrap().upserted, 2);
+    let mut after = p
+        .ingestor_with(vec![new.path().to_path_buf()], |c| c.leases = false)
+        .await;
+    let report = after.sync_once().await.unwrap();
+    assert_eq!(report.upserted, 0);
+    assert!(
+        report
+            .problems
+            .iter()
+            .any(|p| p.message.contains("location key conflict")),
+        "{report:?}"
+    );
+
+    let mut locations = LocationServiceClient::connect(format!("http://{}", p.api_addr))
+        .await
+        .unwrap();
+    locations
+        .unregister_location(pb::UnregisterLocationRequest {
+            id: String::new(),
+            location_key: format!("file:{}", old.path().display()),
+        })
+        .await
+        .unwrap();
+    let report = after.sync_once().await.unwrap();
+    assert_eq!((report.upserted, report.deleted), (2, 0), "{report:?}");
+    assert!(
+        !report
+            .problems
+            .iter()
+            .any(|p| p.message.contains("location key conflict")),
+        "{report:?}"
+    );
     p.stop().await;
 }

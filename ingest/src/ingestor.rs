@@ -152,7 +152,7 @@ impl Ingestor {
 
     /// Runs until `shutdown` is cancelled, syncing every poll interval.
     pub async fn run(mut self, shutdown: CancellationToken) -> Result<(), IngestError> {
-        let mut last_errors = Vec::new();
+        let mut last_errors: Vec<String> = Vec::new();
         loop {
             match self.sync_once().await {
                 Ok(report) => {
@@ -166,8 +166,16 @@ impl Ingestor {
                             "published entity changes"
                         );
                     }
-                    if report.errors != last_errors && !report.errors.is_empty() {
-                        tracing::warn!(count = report.errors.len(), "locations have problems");
+                    // Each problem is logged once, when it first appears
+                    // (crawl problems are logged by the crawler as they are found).
+                    for e in report.errors.iter().filter(|e| !last_errors.contains(*e)) {
+                        if !report
+                            .problems
+                            .iter()
+                            .any(|p| p.to_string() == **e && p.document.is_some())
+                        {
+                            tracing::warn!(problem = %e, "ingest problem");
+                        }
                     }
                     last_errors = report.errors;
                 }
