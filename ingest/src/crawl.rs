@@ -85,8 +85,8 @@ struct SourceOutcome {
     found: Vec<Arc<Found>>,
     problems: Vec<Problem>,
     retained: bool,
-    /// Location targets to follow, with whether they are optional.
-    targets: Vec<(Source, bool)>,
+    /// Location targets to follow.
+    targets: Vec<Target>,
 }
 
 /// Caches source outcomes between crawls.
@@ -152,14 +152,31 @@ impl Crawler<'_> {
         // (OpenAPI documents, CI configs): those without any entity-shaped
         // document are skipped. Named files are always read as descriptors.
         let listed = root.is_glob() || Path::new(&root.target).is_dir();
-        // (source, optional, listed, chain of location keys that led here)
-        let mut queue: Vec<(Source, bool, bool, Vec<String>)> = initial
+        let mut queue: Vec<Pending> = initial
             .into_iter()
             .rev()
-            .map(|s| (s, false, listed, Vec::new()))
+            .map(|source| Pending {
+                target: Target {
+                    source,
+                    optional: false,
+                    base: base.clone(),
+                },
+                listed,
+                chain: Vec::new(),
+            })
             .collect();
         let mut visited = HashSet::new();
-        while let Some((source, optional, listed, chain)) = queue.pop() {
+        while let Some(Pending {
+            target:
+                Target {
+                    source,
+                    optional,
+                    base,
+                },
+            listed,
+            chain,
+        }) = queue.pop()
+        {
             if !visited.insert(source.clone()) {
                 continue;
             }
@@ -184,8 +201,8 @@ impl Crawler<'_> {
             out.problems.extend(outcome.problems.iter().cloned());
             let mut next_chain = chain.clone();
             next_chain.push(key.clone());
-            for (target, optional) in outcome.targets.iter().cloned().rev() {
-                let target_key = target.to_string();
+            for target in outcome.targets.iter().cloned().rev() {
+                let target_key = target.source.to_string();
                 if target_key == key || chain.contains(&target_key) {
                     let mut cycle = next_chain.clone();
                     cycle.push(target_key);
@@ -197,7 +214,11 @@ impl Crawler<'_> {
                     ));
                     continue;
                 }
-                queue.push((target, optional, false, next_chain.clone()));
+                queue.push(Pending {
+                    target,
+                    listed: false,
+                    chain: next_chain.clone(),
+                });
             }
         }
         out
@@ -304,7 +325,7 @@ impl Crawler<'_> {
         source: &Source,
         mut doc: Value,
         deps: &mut Vec<(PathBuf, Option<FileStamp>)>,
-    ) -> Result<(Found, Vec<(Source, bool)>), DocError> {
+    ) -> Result<(Found, Vec<Target>), DocError> {
         let placeholders = placeholder::find(&doc).map_err(|(f, m)| (Some(f), m))?;
         for p in placeholders {
             let field = Some(placeholder::field_of(&p.pointer));
@@ -382,22 +403,28 @@ fn location_targets(
     entity: &Entity,
     source: &Source,
     base: &Base,
-) -> Result<Vec<(Source, bool)>, DocError> {
+) -> Result<Vec<Target>, DocError> {
     let spec = entity.spec();
     let optional = spec.and_then(|s| s.get("presence")).and_then(Value::as_str) == Some("optional");
     let own_type = match source {
         Source::File(_) => LocationType::File,
         Source::Url(_) => LocationType::Url,
     };
-    if let Some(t) = spec.and_then(|s| s.get("type")).and_then(Value::as_str)
-        && t != own_type.as_str()
-    {
+    let target_type = match spec.and_then(|s| s.get("type")).and_then(Value::as_str) {
+        None => own_type,
+        Some("file") => LocationType::File,
+        Some("url") => LocationType::Url,
+        Some(other) => {
+            return Err((
+                Some("spec.type".into()),
+                format!("location type {other:?} is not supported; use file or url"),
+            ));
+        }
+    };
+    if target_type == LocationType::File && own_type == LocationType::Url {
         return Err((
             Some("spec.type".into()),
-            format!(
-                "a location read from a {} location cannot have targets of type {t:?}",
-                own_type.as_str()
-            ),
+            "a location read from a URL cannot point at local files".into(),
         ));
     }
     let mut refs: Vec<(String, &str)> = Vec::new();
@@ -418,11 +445,54 @@ fn location_targets(
     }
     refs.into_iter()
         .map(|(field, r)| {
+            // An absolute URL in a `url` Location starts a new location with
+            // a base of its own, as a registered one would.
+            if target_type == LocationType::Url
+                && let Ok(spec) = LocationSpec::url(r)
+            {
+                let base = spec
+                    .base()
+                    .map_err(|e| (Some(field.clone()), e.to_string()))?;
+                let url = url::Url::parse(&spec.target)
+                    .map_err(|e| (Some(field.clone()), e.to_string()))?;
+                return Ok(Target {
+                    source: Source::Url(url),
+                    optional,
+                    base,
+                });
+            }
+            if target_type != own_type {
+                return Err((
+                    Some(field),
+                    format!("{r:?} must be an absolute http(s) URL for a url location"),
+                ));
+            }
             resolve(r, source, base)
-                .map(|s| (s, optional))
+                .map(|s| Target {
+                    source: s,
+                    optional,
+                    base: base.clone(),
+                })
                 .map_err(|e| (Some(field), e.to_string()))
         })
         .collect()
+}
+
+/// A source waiting to be read during a crawl.
+struct Pending {
+    target: Target,
+    /// Found by listing a directory or glob (not named explicitly).
+    listed: bool,
+    /// The location keys that led here, for cycle detection.
+    chain: Vec<String>,
+}
+
+/// A source a Location entity points at, and the base it must stay in.
+#[derive(Debug, Clone)]
+struct Target {
+    source: Source,
+    optional: bool,
+    base: Base,
 }
 
 /// The initial sources of a root: the file, the directory's descriptor

@@ -163,3 +163,52 @@ async fn url_locations_are_crawled_like_files() {
             .contains(&format!("url:{}missing.yaml", s.base))
     );
 }
+
+#[tokio::test]
+async fn file_locations_may_point_at_url_locations_but_not_the_reverse() {
+    let s = serve().await;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("all.yaml");
+    std::fs::write(
+        &root,
+        format!(
+            "apiVersion: backstage.io/v1alpha1\nkind: Location\nmetadata: {{name: remote-repos}}\nspec:\n  type: url\n  targets: ['{}catalog-info.yaml', './relative.yaml']\n",
+            s.base
+        ),
+    )
+    .unwrap();
+    let spec = catalog_ingest::location::LocationSpec::file(
+        root.to_str().unwrap(),
+        std::path::Path::new("/"),
+    );
+    let outcome = catalog_ingest::crawl::crawl_once(&spec, &Default::default())
+        .await
+        .unwrap();
+    // The relative target is not a URL: the whole Location document is refused.
+    assert_eq!(outcome.found.len(), 0, "{:?}", outcome.problems);
+    assert!(
+        outcome.problems[0].message.contains("absolute http(s) URL"),
+        "{:?}",
+        outcome.problems
+    );
+
+    std::fs::write(
+        &root,
+        format!(
+            "apiVersion: backstage.io/v1alpha1\nkind: Location\nmetadata: {{name: remote-repos}}\nspec:\n  type: url\n  targets: ['{}catalog-info.yaml']\n",
+            s.base
+        ),
+    )
+    .unwrap();
+    let outcome = catalog_ingest::crawl::crawl_once(&spec, &Default::default())
+        .await
+        .unwrap();
+    assert!(outcome.problems.is_empty(), "{:?}", outcome.problems);
+    let remote = outcome
+        .found
+        .iter()
+        .find(|f| f.entity.name() == "remote")
+        .expect("remote entity");
+    assert_eq!(remote.location, format!("url:{}catalog-info.yaml", s.base));
+    assert_eq!(remote.origin, spec.key());
+}
