@@ -28,7 +28,7 @@ pub struct LocationApi {
 }
 
 const SELECT: &str = "SELECT COALESCE(l.id, s.id), COALESCE(l.location_key, s.location_key), l.type, l.target, \
-       s.refreshed_at, s.outcome, s.entities, s.problems, s.static \
+       s.refreshed_at, s.outcome, s.entities, s.problems, s.static, l.registered_by \
      FROM locations l FULL OUTER JOIN location_status s ON s.id = l.id";
 
 fn problem_of(v: &serde_json::Value) -> pb::LocationProblem {
@@ -82,7 +82,7 @@ fn row_to_location(row: &tokio_postgres::Row) -> pb::Location {
         id: id.to_string(),
         r#type: kind,
         target,
-        registered: row.get::<_, Option<String>>(2).is_some(),
+        registered: row.get::<_, Option<String>>(9).as_deref() == Some("api"),
         status,
     }
 }
@@ -178,6 +178,7 @@ impl LocationApi {
                 Change::Registered(pb::LocationRegistered {
                     r#type: spec.kind.as_str().to_string(),
                     target: spec.target.clone(),
+                    registered_by: "api".into(),
                 }),
             );
             let expected = existing.map_or(0, |(seq, _)| seq);
@@ -217,11 +218,11 @@ impl LocationApi {
             .map_err(|e| ApiError::InvalidArgument(format!("location_key: {e}")))?;
         let key = spec.key();
         let id = location_id(&key);
-        if let Some((_, true)) = self.registration(&id).await? {
-            return self.unregister(&id).await;
-        }
+        // Whoever registered it (the API, or the configuration of a worker
+        // that no longer runs), it is unregistered.
+        let expected = self.registration(&id).await?.map(|(seq, _)| seq);
         let event = LocationEvent::new(&key, Change::Unregistered(pb::LocationUnregistered {}));
-        match self.publisher.publish_location(&event, None).await {
+        match self.publisher.publish_location(&event, expected).await {
             PublishOutcome::Stored { .. } => Ok(()),
             PublishOutcome::Conflict => Err(ApiError::Unavailable(
                 "location changed concurrently; retry".into(),
@@ -234,15 +235,19 @@ impl LocationApi {
         let uuid = Uuid::parse_str(id)
             .map_err(|_| ApiError::InvalidArgument(format!("id {id:?} is not a location id")))?;
         let id = uuid.to_string();
+        let from_config =
+            |l: &pb::Location| !l.registered || l.status.as_ref().is_some_and(|s| s.r#static);
         match self.registration(&id).await? {
             Some((seq, true)) => {
-                let key = self
-                    .get(&id)
-                    .await?
-                    .map(|l| format!("{}:{}", l.r#type, l.target))
-                    .ok_or_else(|| {
-                        ApiError::Unavailable("registration not projected yet; retry".into())
-                    })?;
+                let location = self.get(&id).await?.ok_or_else(|| {
+                    ApiError::Unavailable("registration not projected yet; retry".into())
+                })?;
+                if from_config(&location) {
+                    return Err(ApiError::InvalidArgument(format!(
+                        "location {id} comes from configuration and cannot be unregistered"
+                    )));
+                }
+                let key = format!("{}:{}", location.r#type, location.target);
                 let event =
                     LocationEvent::new(&key, Change::Unregistered(pb::LocationUnregistered {}));
                 match self.publisher.publish_location(&event, Some(seq)).await {
@@ -254,11 +259,9 @@ impl LocationApi {
                 }
             }
             _ => match self.get(&id).await? {
-                Some(l) if l.status.as_ref().is_some_and(|s| s.r#static) => {
-                    Err(ApiError::InvalidArgument(format!(
-                        "location {id} comes from configuration and cannot be unregistered"
-                    )))
-                }
+                Some(l) if from_config(&l) => Err(ApiError::InvalidArgument(format!(
+                    "location {id} comes from configuration and cannot be unregistered"
+                ))),
                 _ => Err(ApiError::NotFound(format!("no registered location {id}"))),
             },
         }

@@ -31,17 +31,25 @@ async fn a_second_location_cannot_take_over_an_entity() {
     let p = Pipeline::start().await;
     let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     std::fs::write(a.path().join("svc.yaml"), component("shared", "from-a")).unwrap();
-    // Separate processes with their own configuration: no shared leases.
-    let no_leases = |c: &mut catalog_ingest::IngestConfig| c.leases = false;
+    // Separate workers with their own configuration (and no shared leases).
+    let worker = |name: &'static str| {
+        move |c: &mut catalog_ingest::IngestConfig| {
+            c.leases = false;
+            c.producer = name.into();
+        }
+    };
     let mut first = p
-        .ingestor_with(vec![a.path().to_path_buf()], no_leases)
+        .ingestor_with(vec![a.path().to_path_buf()], worker("worker-a"))
         .await;
     assert_eq!(first.sync_once().await.unwrap().upserted, 1);
 
     // Location B now claims the same entity, in the same ingestor or another.
     std::fs::write(b.path().join("svc.yaml"), component("shared", "from-b")).unwrap();
     let mut both = p
-        .ingestor(vec![a.path().to_path_buf(), b.path().to_path_buf()])
+        .ingestor_with(
+            vec![a.path().to_path_buf(), b.path().to_path_buf()],
+            worker("worker-ab"),
+        )
         .await;
     let report = both.sync_once().await.unwrap();
     assert_eq!((report.upserted, report.deleted), (0, 0), "{report:?}");
@@ -56,7 +64,7 @@ async fn a_second_location_cannot_take_over_an_entity() {
     );
     // A location it does not know (another worker's, perhaps) is left alone.
     let mut only_b = p
-        .ingestor_with(vec![b.path().to_path_buf()], no_leases)
+        .ingestor_with(vec![b.path().to_path_buf()], worker("worker-b"))
         .await;
     let report = only_b.sync_once().await.unwrap();
     assert_eq!((report.upserted, report.deleted), (0, 0), "{report:?}");

@@ -135,6 +135,33 @@ async fn registered_locations_are_ingested_reported_and_removed() {
 }
 
 #[tokio::test]
+async fn a_location_removed_from_the_configuration_loses_its_entities_at_restart() {
+    let p = Pipeline::start().await;
+    let (kept, dropped) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    write_catalog(kept.path());
+    std::fs::write(
+        dropped.path().join("x.yaml"),
+        "apiVersion: backstage.io/v1alpha1\nkind: Group\nmetadata: {name: dropped}\nspec: {type: team, children: []}\n",
+    )
+    .unwrap();
+    let mut first = p
+        .ingestor_with(
+            vec![kept.path().to_path_buf(), dropped.path().to_path_buf()],
+            |c| c.leases = false,
+        )
+        .await;
+    assert_eq!(first.sync_once().await.unwrap().upserted, 3);
+    drop(first);
+    // The same worker restarts without the second location.
+    let mut restarted = p
+        .ingestor_with(vec![kept.path().to_path_buf()], |c| c.leases = false)
+        .await;
+    let report = restarted.sync_once().await.unwrap();
+    assert_eq!((report.upserted, report.deleted), (0, 1), "{report:?}");
+    p.stop().await;
+}
+
+#[tokio::test]
 async fn configured_locations_report_status_and_cannot_be_unregistered() {
     let p = Pipeline::start().await;
     let dir = tempfile::tempdir().unwrap();
@@ -152,7 +179,8 @@ async fn configured_locations_report_status_and_cannot_be_unregistered() {
                 .await
                 .ok()?
                 .into_inner();
-            list.locations.into_iter().next()
+            // Registered by the worker at start; its status follows the first read.
+            list.locations.into_iter().find(|l| l.status.is_some())
         }
     })
     .await;
@@ -178,11 +206,17 @@ async fn forgetting_a_location_no_one_reads_frees_its_entities() {
     write_catalog(new.path());
     // A checkout that has since moved: its worker published, then went away.
     let mut before = p
-        .ingestor_with(vec![old.path().to_path_buf()], |c| c.leases = false)
+        .ingestor_with(vec![old.path().to_path_buf()], |c| {
+            c.leases = false;
+            c.producer = "old-host".into();
+        })
         .await;
     assert_eq!(before.sync_once().await.unwrap().upserted, 2);
     let mut after = p
-        .ingestor_with(vec![new.path().to_path_buf()], |c| c.leases = false)
+        .ingestor_with(vec![new.path().to_path_buf()], |c| {
+            c.leases = false;
+            c.producer = "new-host".into();
+        })
         .await;
     let report = after.sync_once().await.unwrap();
     assert_eq!(report.upserted, 0);

@@ -155,6 +155,7 @@ mod tests {
             pb::location_event::Change::Registered(pb::LocationRegistered {
                 r#type: "url".into(),
                 target: "https://example.com/catalog-info.yaml".into(),
+                registered_by: "api".into(),
             }),
         );
         let (subject, _, payload) = encode_location_event("catalog", &e);

@@ -29,7 +29,7 @@ use crate::crawl::{CrawlCache, Crawler, Found, ORPHAN, Problem, RootOutcome};
 use crate::lease::Leases;
 use crate::location::{LocationSpec, LocationType};
 use crate::read::{ReadError, UrlReader};
-use crate::registry::{registered_locations, status_changed, status_due, status_of};
+use crate::registry::{Registrations, registered_locations, status_changed, status_due, status_of};
 use crate::state::{LiveEntity, PublishedState, last_entity};
 
 /// Failures that stop a sync or the start of an ingestor.
@@ -127,6 +127,7 @@ impl Ingestor {
             roots.push(Root::new(spec, true));
         }
         let state = PublishedState::load(&log).await?;
+        register_configured(&log, &config.producer, &roots).await?;
         let leases = if config.leases {
             Some(Leases::open(&log, Duration::from_secs(config.lease_ttl_secs.max(1))).await?)
         } else {
@@ -223,7 +224,11 @@ impl Ingestor {
         if self.registrations_read == Some(last) {
             return Ok(());
         }
-        let (registered, unregistered) = registered_locations(&self.log).await?;
+        let Registrations {
+            registered,
+            unregistered,
+        } = registered_locations(&self.log).await?;
+        let registered: Vec<LocationSpec> = registered.into_iter().map(|(spec, _)| spec).collect();
         self.registrations_read = Some(last);
         self.unregistered = unregistered;
         self.roots
@@ -510,6 +515,53 @@ impl Ingestor {
             change,
         }
     }
+}
+
+/// Registers this worker's configured locations on the log, and
+/// unregisters those it registered before but no longer has, so that their
+/// entities are freed (and deleted) everywhere.
+async fn register_configured(
+    log: &EventLog,
+    producer: &str,
+    roots: &[Root],
+) -> Result<(), IngestError> {
+    let me = format!("config:{producer}");
+    let current = registered_locations(log).await?;
+    let publisher = Publisher::new(log.clone());
+    for (spec, by) in &current.registered {
+        if *by == me && !roots.iter().any(|r| r.spec == *spec) {
+            tracing::info!(location = %spec.key(), "location left the configuration; unregistering it");
+            let event = LocationEvent::new(
+                &spec.key(),
+                Change::Unregistered(pb::LocationUnregistered {}),
+            );
+            publisher.publish_location(&event, None).await;
+        }
+    }
+    for root in roots {
+        if current
+            .registered
+            .iter()
+            .any(|(spec, _)| *spec == root.spec)
+        {
+            continue;
+        }
+        let event = LocationEvent::new(
+            &root.spec.key(),
+            Change::Registered(pb::LocationRegistered {
+                r#type: root.spec.kind.as_str().to_string(),
+                target: root.spec.target.clone(),
+                registered_by: me.clone(),
+            }),
+        );
+        if let PublishOutcome::Failed(e) = publisher.publish_location(&event, None).await {
+            return Err(IngestError::EventLog(EventLogError::Nats {
+                context: format!("registering configured location {}", root.spec.key()),
+                message: e,
+            }));
+        }
+    }
+    Ok(())
 }
 
 /// Whether an origin is a `file:` or `url:` location (as opposed to a push source).

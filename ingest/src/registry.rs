@@ -20,11 +20,18 @@ fn nats_err(context: &str, e: impl std::fmt::Display) -> EventLogError {
     }
 }
 
+/// What the log says about registered locations.
+#[derive(Debug, Default)]
+pub struct Registrations {
+    /// Registered locations, with who registered them (`api`, `config:<producer>`).
+    pub registered: Vec<(LocationSpec, String)>,
+    /// Keys of locations whose last registration event is an unregistration.
+    pub unregistered: HashSet<String>,
+}
+
 /// The locations currently registered on the log (last registration event
 /// of each location is a registration), and the keys of those unregistered.
-pub async fn registered_locations(
-    log: &EventLog,
-) -> Result<(Vec<LocationSpec>, HashSet<String>), EventLogError> {
+pub async fn registered_locations(log: &EventLog) -> Result<Registrations, EventLogError> {
     let stream = log.stream().await?;
     let mut consumer = stream
         .create_consumer(pull::OrderedConfig {
@@ -39,10 +46,9 @@ pub async fn registered_locations(
         .await
         .map_err(|e| nats_err("reading registration consumer", e))?
         .num_pending;
-    let mut out = Vec::new();
-    let mut unregistered = HashSet::new();
+    let mut out = Registrations::default();
     if pending == 0 {
-        return Ok((out, unregistered));
+        return Ok(out);
     }
     let mut messages = consumer
         .messages()
@@ -57,11 +63,18 @@ pub async fn registered_locations(
             .pending;
         match decode_location_event(log.prefix(), &message.subject, &message.payload) {
             Ok(LocationEvent {
-                change: Change::Registered(_),
+                change: Change::Registered(r),
                 location_key,
                 ..
             }) => match LocationSpec::parse_key(&location_key, &cwd) {
-                Ok(spec) => out.push(spec),
+                Ok(spec) => {
+                    let by = if r.registered_by.is_empty() {
+                        "api".to_string()
+                    } else {
+                        r.registered_by
+                    };
+                    out.registered.push((spec, by));
+                }
                 Err(e) => {
                     tracing::warn!(location = %location_key, error = %e, "unusable registered location")
                 }
@@ -71,7 +84,7 @@ pub async fn registered_locations(
                 location_key,
                 ..
             }) => {
-                unregistered.insert(location_key);
+                out.unregistered.insert(location_key);
             }
             Ok(_) => {}
             Err(e) => {
@@ -82,8 +95,8 @@ pub async fn registered_locations(
             break;
         }
     }
-    out.sort();
-    Ok((out, unregistered))
+    out.registered.sort();
+    Ok(out)
 }
 
 /// The status of a root after a crawl.

@@ -19,6 +19,14 @@ fn outcome(o: i32) -> &'static str {
     }
 }
 
+fn registered_by(r: &pb::LocationRegistered) -> &str {
+    if r.registered_by.is_empty() {
+        "api"
+    } else {
+        &r.registered_by
+    }
+}
+
 /// Applies location events in stream order (there are few per batch).
 pub async fn apply_locations(
     tx: &impl GenericClient,
@@ -30,11 +38,12 @@ pub async fn apply_locations(
         match &e.change {
             Change::Registered(r) => {
                 tx.execute(
-                    "INSERT INTO locations (id, type, target, location_key, registered_at, sequence) \
-                     VALUES ($1, $2, $3, $4, $5, $6) \
+                    "INSERT INTO locations (id, type, target, location_key, registered_at, sequence, registered_by) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7) \
                      ON CONFLICT (id) DO UPDATE SET type = EXCLUDED.type, target = EXCLUDED.target, \
-                       registered_at = EXCLUDED.registered_at, sequence = EXCLUDED.sequence",
-                    &[&id, &r.r#type, &r.target, &e.location_key, &time(e.time_millis), &seq],
+                       registered_at = EXCLUDED.registered_at, sequence = EXCLUDED.sequence, \
+                       registered_by = EXCLUDED.registered_by",
+                    &[&id, &r.r#type, &r.target, &e.location_key, &time(e.time_millis), &seq, &registered_by(r)],
                 )
                 .await?;
             }
