@@ -26,6 +26,9 @@ pub const SOURCE_LOCATION: &str = "backstage.io/source-location";
 /// Annotation on an entity whose location no longer produces it (orphan strategy `keep`).
 pub const ORPHAN: &str = "backstage.io/orphan";
 
+/// Largest entity accepted, as JSON (room below the log's 1 MiB message limit).
+pub const MAX_ENTITY_BYTES: usize = 900 * 1024;
+
 /// Most sources read for one root (files, URLs and Location targets).
 pub const MAX_SOURCES_PER_ROOT: usize = 100_000;
 
@@ -221,6 +224,11 @@ impl Crawler<'_> {
                 });
             }
         }
+        // A source that failed may be a Location whose targets were not
+        // followed this time: nothing of this root can be known to be gone.
+        if !out.retained.is_empty() {
+            out.retained.insert(root_key);
+        }
         out
     }
 
@@ -348,6 +356,15 @@ impl Crawler<'_> {
         } else {
             Vec::new()
         };
+        let size = entity.canonical_json().len();
+        if size > MAX_ENTITY_BYTES {
+            return Err((
+                None,
+                format!(
+                    "entity is {size} bytes after placeholders; at most {MAX_ENTITY_BYTES} are allowed"
+                ),
+            ));
+        }
         let content_hash = entity.content_hash();
         Ok((
             Found {
@@ -522,9 +539,15 @@ fn list_files(root: &LocationSpec) -> Result<Vec<Source>, String> {
     let target = Path::new(&root.target);
     if root.is_glob() {
         let mut files = Vec::new();
+        let base = match root.base() {
+            Ok(Base::Dir(dir)) => dir,
+            _ => return Err("invalid glob base".into()),
+        };
         for entry in glob::glob(&root.target).map_err(|e| format!("invalid glob: {e}"))? {
             let path = entry.map_err(|e| format!("cannot read {}: {e}", e.path().display()))?;
-            if path.is_file() {
+            // A symlink may not lead a match out of the glob's base.
+            let inside = std::fs::canonicalize(&path).is_ok_and(|real| real.starts_with(&base));
+            if path.is_file() && inside {
                 files.push(Source::File(path));
             }
         }

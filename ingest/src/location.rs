@@ -118,9 +118,17 @@ impl LocationSpec {
         } else {
             cwd.join(path)
         };
+        let abs = normalize(&abs);
+        // The real path, when there is one, so that sources found under it
+        // compare with the (real) base.
+        let abs = if is_glob(&abs.to_string_lossy()) {
+            abs
+        } else {
+            std::fs::canonicalize(&abs).unwrap_or(abs)
+        };
         Self {
             kind: LocationType::File,
-            target: normalize(&abs).to_string_lossy().into_owned(),
+            target: abs.to_string_lossy().into_owned(),
         }
     }
 

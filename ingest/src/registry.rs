@@ -99,6 +99,9 @@ pub async fn registered_locations(log: &EventLog) -> Result<Registrations, Event
     Ok(out)
 }
 
+/// Most problems carried by one status report.
+pub const MAX_STATUS_PROBLEMS: usize = 200;
+
 /// The status of a root after a crawl.
 pub fn status_of(
     spec: &LocationSpec,
@@ -126,7 +129,13 @@ pub fn status_of(
         }),
         outcome: outcome_kind as i32,
         entities: u32::try_from(outcome.found.len()).unwrap_or(u32::MAX),
-        problems: outcome.problems.iter().map(problem_to_proto).collect(),
+        // Bounded, so a status always fits in one message.
+        problems: outcome
+            .problems
+            .iter()
+            .take(MAX_STATUS_PROBLEMS)
+            .map(problem_to_proto)
+            .collect(),
         r#static: is_static,
     }
 }

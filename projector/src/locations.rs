@@ -70,7 +70,8 @@ pub async fn apply_locations(
                 tx.execute(
                     "INSERT INTO location_status \
                        (id, location_key, refreshed_at, outcome, entities, problems, static, sequence) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                     SELECT $1, $2, $3, $4, $5, $6, $7, $8 \
+                     WHERE EXISTS (SELECT 1 FROM locations WHERE id = $1) \
                      ON CONFLICT (id) DO UPDATE SET refreshed_at = EXCLUDED.refreshed_at, \
                        outcome = EXCLUDED.outcome, entities = EXCLUDED.entities, problems = EXCLUDED.problems, \
                        static = EXCLUDED.static, sequence = EXCLUDED.sequence",
