@@ -17,6 +17,11 @@ pub struct ApiConfig {
     /// Kinds `IngestService` accepts besides Backstage's built-in ones.
     #[serde(default)]
     pub extra_kinds: Vec<String>,
+    /// Whether `LocationService` may register (and dry-run) `file:`
+    /// locations. Off by default: it would let API callers read files on the
+    /// API's and the ingest workers' hosts.
+    #[serde(default)]
+    pub allow_file_locations: bool,
 }
 
 fn default_listen() -> SocketAddr {
@@ -29,6 +34,7 @@ impl Default for ApiConfig {
             listen: default_listen(),
             page_token_secret: String::new(),
             extra_kinds: Vec::new(),
+            allow_file_locations: false,
         }
     }
 }

@@ -7,7 +7,7 @@ use catalog_eventlog::{
     EventLog, LocationEvent, PublishOutcome, Publisher, decode_location_event, location_id,
 };
 use catalog_ingest::crawl::{crawl_once, problem_to_proto};
-use catalog_ingest::location::LocationSpec;
+use catalog_ingest::location::{LocationSpec, LocationType};
 use catalog_model::kinds::KindPolicy;
 use catalog_proto::v1 as pb;
 use catalog_proto::v1::location_event::Change;
@@ -25,6 +25,7 @@ pub struct LocationApi {
     log: EventLog,
     publisher: Publisher,
     policy: KindPolicy,
+    allow_files: bool,
 }
 
 const SELECT: &str = "SELECT COALESCE(l.id, s.id), COALESCE(l.location_key, s.location_key), l.type, l.target, \
@@ -88,8 +89,9 @@ fn row_to_location(row: &tokio_postgres::Row) -> pb::Location {
 }
 
 impl LocationApi {
-    pub fn new(pool: Pool, log: EventLog, policy: KindPolicy) -> Self {
+    pub fn new(pool: Pool, log: EventLog, policy: KindPolicy, allow_files: bool) -> Self {
         Self {
+            allow_files,
             publisher: Publisher::new(log.clone()),
             pool,
             log,
@@ -146,6 +148,11 @@ impl LocationApi {
         let cwd = std::env::current_dir().unwrap_or_default();
         let spec = LocationSpec::parse_key(&format!("{kind}:{}", req.target), &cwd)
             .map_err(|e| ApiError::InvalidArgument(format!("type/target: {e}")))?;
+        if spec.kind == LocationType::File && !self.allow_files {
+            return Err(ApiError::InvalidArgument(
+                "file locations cannot be registered through the API here (api.allow_file_locations is off)".into(),
+            ));
+        }
         let key = spec.key();
         let id = location_id(&key);
         let existing = self.registration(&id).await?;

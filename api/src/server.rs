@@ -101,6 +101,7 @@ impl ApiServer {
             self.pool.clone(),
             self.log.clone(),
             policy.clone(),
+            self.config.allow_file_locations,
         ));
         health
             .set_serving::<LocationServiceServer<LocationApi>>()

@@ -149,6 +149,8 @@ impl Pipeline {
                 listen: SocketAddr::from(([127, 0, 0, 1], 0)),
                 page_token_secret: "test-secret".into(),
                 extra_kinds: Vec::new(),
+                // The tests register temporary directories.
+                allow_file_locations: true,
             },
             pool.clone(),
             log.clone(),

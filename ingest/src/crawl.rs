@@ -113,6 +113,9 @@ pub struct Crawler<'a> {
     pub cache: &'a mut CrawlCache,
     /// Checks applied to each entity after the envelope rules (kind rules).
     pub check: &'a (dyn Fn(&Entity) -> Result<(), catalog_model::EntityError> + Send + Sync),
+    /// Whether URL sources are fetched again; when false, a URL read before
+    /// is answered from the cache (its location is not due for a refresh).
+    pub refresh_urls: bool,
 }
 
 fn problem(
@@ -243,6 +246,12 @@ impl Crawler<'_> {
     ) -> Arc<SourceOutcome> {
         let cache_key = (root_key.to_string(), source.clone());
         self.cache.used.insert(cache_key.clone());
+        if let Source::Url(_) = source
+            && !self.refresh_urls
+            && let Some(cached) = self.cache.sources.get(&cache_key)
+        {
+            return Arc::clone(cached);
+        }
         if let Source::File(path) = source
             && let Some(cached) = self.cache.sources.get(&cache_key)
         {
@@ -583,6 +592,7 @@ pub async fn crawl_once(
         urls: &urls,
         cache: &mut cache,
         check: &check,
+        refresh_urls: true,
     };
     Ok(crawler.crawl(spec).await)
 }

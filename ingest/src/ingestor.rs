@@ -280,6 +280,7 @@ impl Ingestor {
             urls: &self.urls,
             cache: &mut self.cache,
             check: &check,
+            refresh_urls: true,
         };
         for root in &mut self.roots {
             root.held = match &self.leases {
@@ -292,16 +293,19 @@ impl Ingestor {
                 root.published_status = None;
                 continue;
             }
-            let due = root.spec.kind == LocationType::File
-                || root.outcome.is_none()
-                || now >= root.next_refresh;
-            if !due {
+            // Files are checked every poll; anything fetched over HTTP only
+            // when the location's refresh is due.
+            let refresh = root.outcome.is_none() || now >= root.next_refresh;
+            if root.spec.kind == LocationType::Url && !refresh {
                 continue;
             }
+            crawler.refresh_urls = refresh;
             root.outcome = Some(crawler.crawl(&root.spec).await);
-            let interval = self.config.refresh_interval().as_secs_f64();
-            let jitter = rand::rng().random_range(0.9..1.1);
-            root.next_refresh = now + Duration::from_secs_f64(interval * jitter);
+            if refresh {
+                let interval = self.config.refresh_interval().as_secs_f64();
+                let jitter = rand::rng().random_range(0.9..1.1);
+                root.next_refresh = now + Duration::from_secs_f64(interval * jitter);
+            }
         }
         self.cache.sweep();
     }

@@ -143,6 +143,7 @@ async fn url_locations_are_crawled_like_files() {
         urls: &urls,
         cache: &mut cache,
         check: &check,
+        refresh_urls: true,
     };
     let root = catalog_ingest::location::LocationSpec::url(&format!("{}catalog-info.yaml", s.base))
         .unwrap();
@@ -211,4 +212,34 @@ async fn file_locations_may_point_at_url_locations_but_not_the_reverse() {
         .expect("remote entity");
     assert_eq!(remote.location, format!("url:{}catalog-info.yaml", s.base));
     assert_eq!(remote.origin, spec.key());
+}
+
+#[tokio::test]
+async fn a_url_location_cannot_point_at_local_files() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("secret.yaml"), "apiVersion: backstage.io/v1alpha1\nkind: Group\nmetadata: {name: s}\nspec: {type: team, children: []}\n").unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let body = format!(
+        "apiVersion: backstage.io/v1alpha1\nkind: Location\nmetadata: {{name: evil}}\nspec: {{type: file, target: '{}/secret.yaml'}}\n",
+        dir.path().display()
+    );
+    let app = Router::new().route("/all.yaml", get(move || async move { body }));
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let spec =
+        catalog_ingest::location::LocationSpec::url(&format!("http://127.0.0.1:{port}/all.yaml"))
+            .unwrap();
+    let outcome = catalog_ingest::crawl::crawl_once(&spec, &Default::default())
+        .await
+        .unwrap();
+    assert!(outcome.found.is_empty(), "{:?}", outcome.found);
+    assert_eq!(outcome.problems.len(), 1);
+    assert_eq!(outcome.problems[0].field.as_deref(), Some("spec.type"));
+    assert!(
+        outcome.problems[0]
+            .message
+            .contains("cannot point at local files"),
+        "{:?}",
+        outcome.problems
+    );
 }
