@@ -7,6 +7,7 @@ use catalog_eventlog::{
     EventLog, LocationEvent, PublishOutcome, Publisher, decode_location_event, location_id,
 };
 use catalog_ingest::crawl::{crawl_once, problem_to_proto};
+use catalog_ingest::lease::{existing_bucket, holder};
 use catalog_ingest::location::{LocationSpec, LocationType};
 use catalog_model::kinds::KindPolicy;
 use catalog_proto::v1 as pb;
@@ -225,6 +226,14 @@ impl LocationApi {
             .map_err(|e| ApiError::InvalidArgument(format!("location_key: {e}")))?;
         let key = spec.key();
         let id = location_id(&key);
+        if let Some(store) = existing_bucket(&self.log).await
+            && let Some(worker) = holder(&store, &key).await
+        {
+            return Err(ApiError::InvalidArgument(format!(
+                "location {key} is being read by ingest worker {worker}; remove it from that worker's \
+                 configuration, or unregister it by id if it was registered through the API"
+            )));
+        }
         // Whoever registered it (the API, or the configuration of a worker
         // that no longer runs), it is unregistered.
         let expected = self.registration(&id).await?.map(|(seq, _)| seq);

@@ -249,3 +249,21 @@ async fn forgetting_a_location_no_one_reads_frees_its_entities() {
     );
     p.stop().await;
 }
+
+#[tokio::test]
+async fn a_location_another_live_worker_still_reads_is_not_gone() {
+    let p = Pipeline::start().await;
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    write_catalog(a.path());
+    // The old replica still runs with location A...
+    let mut old = p.ingestor(vec![a.path().to_path_buf()]).await;
+    assert_eq!(old.sync_once().await.unwrap().upserted, 2);
+    // ...while a new one starts with a configuration without it (a rolling
+    // change): A is unregistered, but the old replica holds its lease.
+    let mut new = p.ingestor(vec![b.path().to_path_buf()]).await;
+    let report = new.sync_once().await.unwrap();
+    assert_eq!(report.deleted, 0, "{report:?}");
+    let report = old.sync_once().await.unwrap();
+    assert_eq!((report.upserted, report.deleted), (0, 0), "{report:?}");
+    p.stop().await;
+}

@@ -105,6 +105,8 @@ pub struct Ingestor {
     /// Location keys whose last registration event is an unregistration.
     unregistered: HashSet<String>,
     leases: Option<Leases>,
+    /// Origins that look gone here but are leased by another live worker.
+    leased_elsewhere: HashSet<String>,
 }
 
 enum Planned {
@@ -148,6 +150,7 @@ impl Ingestor {
             known: HashSet::new(),
             unregistered: HashSet::new(),
             leases,
+            leased_elsewhere: HashSet::new(),
         })
     }
 
@@ -199,6 +202,7 @@ impl Ingestor {
     pub async fn sync_once(&mut self) -> Result<SyncReport, IngestError> {
         self.reload_registrations().await?;
         self.crawl_due().await;
+        self.check_leases_of_gone_origins().await;
         let mut report = SyncReport::default();
         let plan = self.plan(&mut report);
         self.execute(plan, &mut report).await;
@@ -410,6 +414,31 @@ impl Ingestor {
         is_location_key(origin)
             && !roots.contains(origin)
             && (self.known.contains(origin) || self.unregistered.contains(origin))
+            && !self.leased_elsewhere.contains(origin)
+    }
+
+    /// A location this worker no longer has, or that was unregistered, is not
+    /// gone while another worker still reads it (say, during a rolling
+    /// configuration change): its entities stay until that worker lets go.
+    async fn check_leases_of_gone_origins(&mut self) {
+        self.leased_elsewhere.clear();
+        let Some(leases) = &self.leases else { return };
+        let roots: HashSet<String> = self.roots.iter().map(|r| r.spec.key()).collect();
+        let candidates: HashSet<String> = self
+            .state
+            .live()
+            .map(|(_, _, live)| live.origin.clone())
+            .filter(|o| {
+                is_location_key(o)
+                    && !roots.contains(o)
+                    && (self.known.contains(o) || self.unregistered.contains(o))
+            })
+            .collect();
+        for origin in candidates {
+            if leases.held_elsewhere(&origin).await {
+                self.leased_elsewhere.insert(origin);
+            }
+        }
     }
 
     fn conflict(&self, report: &mut SyncReport, f: &Found, message: String) {

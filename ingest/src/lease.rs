@@ -99,6 +99,13 @@ impl Leases {
         }
     }
 
+    /// Whether another worker currently holds the lease on a location.
+    pub async fn held_elsewhere(&self, location_key: &str) -> bool {
+        holder(&self.store, location_key)
+            .await
+            .is_some_and(|worker| worker != self.worker)
+    }
+
     /// Gives up the leases on these locations (on shutdown), so another
     /// worker takes them at once instead of after they expire.
     pub async fn release(&self, location_keys: &[String]) {
@@ -115,4 +122,23 @@ impl Leases {
             }
         }
     }
+}
+
+/// The worker holding the lease on a location, if any.
+pub async fn holder(store: &kv::Store, location_key: &str) -> Option<String> {
+    match store.entry(location_id(location_key)).await {
+        Ok(Some(e)) if e.operation == Operation::Put => {
+            Some(String::from_utf8_lossy(&e.value).into_owned())
+        }
+        _ => None,
+    }
+}
+
+/// Opens an existing lease bucket, if there is one (for readers that must
+/// not create it, such as the API).
+pub async fn existing_bucket(log: &EventLog) -> Option<kv::Store> {
+    log.jetstream()
+        .get_key_value(bucket_name(&log.config().stream))
+        .await
+        .ok()
 }
