@@ -84,6 +84,7 @@ fn reader() -> UrlReader {
     UrlReader::new(&UrlReaderConfig {
         timeout_ms: 500,
         max_bytes: 1 << 20,
+        allowed_hosts: Vec::new(),
     })
     .unwrap()
 }
@@ -242,4 +243,24 @@ async fn a_url_location_cannot_point_at_local_files() {
         "{:?}",
         outcome.problems
     );
+}
+
+#[tokio::test]
+async fn only_allowed_hosts_are_read() {
+    let s = serve().await;
+    let r = UrlReader::new(&UrlReaderConfig {
+        allowed_hosts: vec!["catalog.example.com".into(), "*.example.org".into()],
+        ..Default::default()
+    })
+    .unwrap();
+    let url = Url::parse(&format!("{}catalog-info.yaml", s.base)).unwrap();
+    assert_eq!(
+        r.read(&url).await,
+        Err(ReadError::HostNotAllowed("127.0.0.1".into()))
+    );
+    assert_eq!(s.full_gets.load(Ordering::SeqCst), 0);
+    assert!(r.allows(&Url::parse("https://catalog.example.com/a.yaml").unwrap()));
+    assert!(r.allows(&Url::parse("https://git.example.org/a.yaml").unwrap()));
+    assert!(!r.allows(&Url::parse("https://example.org.evil.com/a.yaml").unwrap()));
+    assert!(!r.allows(&Url::parse("http://169.254.169.254/latest").unwrap()));
 }

@@ -31,6 +31,8 @@ pub enum ReadError {
     Timeout(Duration),
     #[error("redirect refused: {0}")]
     Redirect(String),
+    #[error("host {0:?} is not in ingest.url.allowed_hosts")]
+    HostNotAllowed(String),
     #[error("{0}")]
     Http(String),
 }

@@ -24,6 +24,11 @@ pub struct UrlReaderConfig {
     /// Largest body accepted, in bytes.
     #[serde(default = "default_max_bytes")]
     pub max_bytes: usize,
+    /// Hosts URL locations may be read from (like Backstage's
+    /// `backend.reading.allow`): exact names, or `*.example.com` for
+    /// subdomains. Empty allows every host.
+    #[serde(default)]
+    pub allowed_hosts: Vec<String>,
 }
 
 fn default_timeout_ms() -> u64 {
@@ -38,6 +43,7 @@ impl Default for UrlReaderConfig {
         Self {
             timeout_ms: default_timeout_ms(),
             max_bytes: default_max_bytes(),
+            allowed_hosts: Vec::new(),
         }
     }
 }
@@ -56,6 +62,7 @@ pub struct UrlReader {
     timeout: Duration,
     max_bytes: usize,
     cache: Arc<Mutex<HashMap<Url, Cached>>>,
+    allowed_hosts: Arc<Vec<String>>,
 }
 
 const MAX_REDIRECTS: usize = 5;
@@ -65,6 +72,13 @@ impl UrlReader {
         // One process-wide TLS provider; a second install is a no-op error.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let timeout = Duration::from_millis(config.timeout_ms.max(1));
+        let allowed_hosts = Arc::new(
+            config
+                .allowed_hosts
+                .iter()
+                .map(|h| h.to_lowercase())
+                .collect::<Vec<_>>(),
+        );
         let policy = reqwest::redirect::Policy::custom(|attempt| {
             let same_origin = attempt
                 .previous()
@@ -91,6 +105,7 @@ impl UrlReader {
             timeout,
             max_bytes: config.max_bytes,
             cache: Arc::new(Mutex::new(HashMap::new())),
+            allowed_hosts,
         })
     }
 
@@ -98,8 +113,27 @@ impl UrlReader {
         self.cache.lock().ok()?.get(url).cloned()
     }
 
+    /// Whether `url`'s host may be read.
+    pub fn allows(&self, url: &Url) -> bool {
+        if self.allowed_hosts.is_empty() {
+            return true;
+        }
+        let host = url.host_str().unwrap_or_default().to_lowercase();
+        self.allowed_hosts
+            .iter()
+            .any(|allowed| match allowed.strip_prefix("*.") {
+                Some(domain) => host.ends_with(&format!(".{domain}")),
+                None => host == *allowed,
+            })
+    }
+
     /// GETs `url`; answers a 304 from the cache.
     pub async fn read(&self, url: &Url) -> Result<String, ReadError> {
+        if !self.allows(url) {
+            return Err(ReadError::HostNotAllowed(
+                url.host_str().unwrap_or_default().to_string(),
+            ));
+        }
         let cached = self.cached(url);
         let mut request = self.client.get(url.clone());
         if let Some(c) = &cached {
