@@ -221,6 +221,27 @@ impl Pipeline {
             .unwrap_or_else(|e| panic!("connecting to the API: {e}"))
     }
 
+    /// Waits until the API reports exactly `n` entities.
+    pub async fn wait_for_total(&self, n: u64) {
+        let grpc = self.grpc().await;
+        wait_for(
+            &format!("{n} entities"),
+            std::time::Duration::from_secs(30),
+            || {
+                let mut g = grpc.clone();
+                async move {
+                    let r = g
+                        .list_entities(catalog_proto::v1::ListEntitiesRequest::default())
+                        .await
+                        .ok()?
+                        .into_inner();
+                    (r.total_size == n).then_some(())
+                }
+            },
+        )
+        .await;
+    }
+
     /// The bridge's base URL.
     pub fn rest_base(&self) -> String {
         format!("http://{}", self.bridge_addr)

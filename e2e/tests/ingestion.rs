@@ -217,20 +217,7 @@ async fn backstage_examples_get_the_relations_backstage_derives() {
         }
     };
     // Wait for the whole catalog, so that both sides of every relation exist.
-    let mut grpc = p.grpc().await;
-    wait_for("all 34 entities", WAIT, || {
-        let mut g = grpc.clone();
-        async move {
-            let r = g
-                .list_entities(pb::ListEntitiesRequest::default())
-                .await
-                .ok()?
-                .into_inner();
-            (r.total_size == 34).then_some(())
-        }
-    })
-    .await;
-    let _ = &mut grpc;
+    p.wait_for_total(34).await;
     let lookup = relations("component:default/artist-lookup").await;
     for want in [
         "ownedBy group:default/team-a",

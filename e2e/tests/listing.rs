@@ -1,13 +1,9 @@
 //! Listing: filters, keyset paging with opaque tokens, and clear errors for
 //! bad filters and tokens, through gRPC and REST.
 
-use std::time::Duration;
-
-use catalog_e2e::{Pipeline, wait_for};
+use catalog_e2e::Pipeline;
 use catalog_proto::v1 as pb;
 use serde_json::Value;
-
-const WAIT: Duration = Duration::from_secs(20);
 
 fn filter(key: &str, values: &[&str]) -> Option<pb::EntityFilter> {
     Some(pb::EntityFilter {
@@ -34,19 +30,7 @@ async fn seeded() -> Pipeline {
     std::fs::write(dir.path().join("all.yaml"), docs.join("---\n")).unwrap();
     let mut ingestor = p.ingestor(vec![dir.path().to_path_buf()]).await;
     assert_eq!(ingestor.sync_once().await.unwrap().upserted, 26);
-    let grpc = p.grpc().await;
-    wait_for("all 26 entities", WAIT, || {
-        let mut g = grpc.clone();
-        async move {
-            let r = g
-                .list_entities(pb::ListEntitiesRequest::default())
-                .await
-                .ok()?
-                .into_inner();
-            (r.total_size == 26).then_some(())
-        }
-    })
-    .await;
+    p.wait_for_total(26).await;
     p
 }
 
