@@ -202,6 +202,7 @@ impl Ingestor {
     pub async fn sync_once(&mut self) -> Result<SyncReport, IngestError> {
         self.reload_registrations().await?;
         self.crawl_due().await;
+        self.confirm_leases().await;
         self.check_leases_of_gone_origins().await;
         let mut report = SyncReport::default();
         let plan = self.plan(&mut report);
@@ -415,6 +416,21 @@ impl Ingestor {
             && !roots.contains(origin)
             && (self.known.contains(origin) || self.unregistered.contains(origin))
             && !self.leased_elsewhere.contains(origin)
+    }
+
+    /// Re-checks (and renews) every lease just before publishing: a crawl
+    /// that took longer than the lease TTL may have lost a lease to another
+    /// worker, and then this worker must not publish for that location.
+    async fn confirm_leases(&mut self) {
+        let Some(leases) = &self.leases else { return };
+        for root in self.roots.iter_mut().filter(|r| r.held) {
+            if !leases.hold(&root.spec.key()).await {
+                tracing::warn!(location = %root.spec.key(), "lease lost during the crawl; not publishing it");
+                root.held = false;
+                root.outcome = None;
+                root.published_status = None;
+            }
+        }
     }
 
     /// A location this worker no longer has, or that was unregistered, is not
