@@ -68,6 +68,24 @@ async fn checkpoint(pool: &Pool) -> u64 {
     read_checkpoint(&**c, "projector").await.unwrap()
 }
 
+/// Runs a projector until its checkpoint reaches `sequence`, then stops it.
+async fn project_until(
+    log: &catalog_eventlog::EventLog,
+    pool: &Pool,
+    config: catalog_projector::ProjectorConfig,
+    sequence: u64,
+    what: &str,
+) {
+    let running = start_projector(log, pool, config);
+    wait_for(what, WAIT, || {
+        let pool = pool.clone();
+        async move { (checkpoint(&pool).await == sequence).then_some(()) }
+    })
+    .await;
+    running.shutdown.cancel();
+    let _ = running.handle.await;
+}
+
 /// Everything the read model holds, in a comparable form.
 async fn dump(pool: &Pool) -> Vec<String> {
     let c = pool.get().await.unwrap();
@@ -135,26 +153,26 @@ async fn projector_killed_mid_batch_and_restarted_matches_an_uninterrupted_run()
         let _ = running.handle.await;
         assert!(checkpoint(&pool).await <= last, "round {round}");
     }
-    let running = start_projector(&log, &pool, config.clone());
-    wait_for("the interrupted projector to finish", WAIT, || {
-        let pool = pool.clone();
-        async move { (checkpoint(&pool).await == last).then_some(()) }
-    })
+    project_until(
+        &log,
+        &pool,
+        config.clone(),
+        last,
+        "the interrupted projector to finish",
+    )
     .await;
-    running.shutdown.cancel();
-    let _ = running.handle.await;
 
     // Uninterrupted run into a second database, from the same stream.
     let env2 = TestEnv::new().await;
     let pool2 = migrated_pool(&env2).await;
-    let running = start_projector(&log, &pool2, config);
-    wait_for("the uninterrupted projector to finish", WAIT, || {
-        let pool = pool2.clone();
-        async move { (checkpoint(&pool).await == last).then_some(()) }
-    })
+    project_until(
+        &log,
+        &pool2,
+        config,
+        last,
+        "the uninterrupted projector to finish",
+    )
     .await;
-    running.shutdown.cancel();
-    let _ = running.handle.await;
 
     let (a, b) = (dump(&pool).await, dump(&pool2).await);
     assert_eq!(
@@ -209,14 +227,14 @@ async fn duplicate_event_ids_and_redeliveries_have_no_second_effect() {
     publish(&log, vec![later]).await;
 
     let pool = migrated_pool(&env).await;
-    let running = start_projector(&log, &pool, test_projector_config());
-    wait_for("all three messages", WAIT, || {
-        let pool = pool.clone();
-        async move { (checkpoint(&pool).await == 3).then_some(()) }
-    })
+    project_until(
+        &log,
+        &pool,
+        test_projector_config(),
+        3,
+        "all three messages",
+    )
     .await;
-    running.shutdown.cancel();
-    let _ = running.handle.await;
     let before = dump(&pool).await;
     assert_eq!(
         before.iter().filter(|l| l.starts_with('H')).count(),
@@ -270,14 +288,14 @@ async fn poison_messages_are_dead_lettered_and_do_not_block_the_stream() {
     publish(&log, vec![upsert("fine", "team-a", 1)]).await;
 
     let pool = migrated_pool(&env).await;
-    let running = start_projector(&log, &pool, test_projector_config());
-    wait_for("the valid event behind the poison", WAIT, || {
-        let pool = pool.clone();
-        async move { (checkpoint(&pool).await == 3).then_some(()) }
-    })
+    project_until(
+        &log,
+        &pool,
+        test_projector_config(),
+        3,
+        "the valid event behind the poison",
+    )
     .await;
-    running.shutdown.cancel();
-    let _ = running.handle.await;
     let c = pool.get().await.unwrap();
     let reasons: Vec<String> = c
         .query("SELECT reason FROM dead_letters ORDER BY sequence", &[])
@@ -320,14 +338,14 @@ async fn an_event_postgres_cannot_store_is_dead_lettered_and_the_rest_applied() 
     )
     .await;
     let pool = migrated_pool(&env).await;
-    let running = start_projector(&log, &pool, test_projector_config());
-    wait_for("every event handled", WAIT, || {
-        let pool = pool.clone();
-        async move { (checkpoint(&pool).await == 3).then_some(()) }
-    })
+    project_until(
+        &log,
+        &pool,
+        test_projector_config(),
+        3,
+        "every event handled",
+    )
     .await;
-    running.shutdown.cancel();
-    let _ = running.handle.await;
     let c = pool.get().await.unwrap();
     let dead: Vec<(i64, String)> = c
         .query("SELECT sequence, reason FROM dead_letters", &[])
