@@ -20,6 +20,22 @@ fn write_catalog(dir: &std::path::Path) {
     .unwrap();
 }
 
+async fn register(
+    locations: &mut LocationServiceClient<tonic::transport::Channel>,
+    target: &str,
+    dry_run: bool,
+) -> pb::RegisterLocationResponse {
+    locations
+        .register_location(pb::RegisterLocationRequest {
+            r#type: "file".into(),
+            target: target.into(),
+            dry_run,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+}
+
 #[tokio::test]
 async fn registered_locations_are_ingested_reported_and_removed() {
     let p = Pipeline::start().await;
@@ -32,15 +48,7 @@ async fn registered_locations_are_ingested_reported_and_removed() {
     let mut ingestor = p.ingestor(vec![]).await;
 
     // A dry run reads the location and publishes nothing.
-    let dry = locations
-        .register_location(pb::RegisterLocationRequest {
-            r#type: "file".into(),
-            target: target.clone(),
-            dry_run: true,
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let dry = register(&mut locations, &target, true).await;
     assert_eq!(dry.entities.len(), 2);
     assert_eq!(dry.problems.len(), 1);
     assert_eq!(dry.problems[0].document, 3);
@@ -49,28 +57,12 @@ async fn registered_locations_are_ingested_reported_and_removed() {
     assert_eq!(ingestor.sync_once().await.unwrap().upserted, 0);
 
     // Registering is an event the ingestor picks up.
-    let registered = locations
-        .register_location(pb::RegisterLocationRequest {
-            r#type: "file".into(),
-            target: target.clone(),
-            dry_run: false,
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let registered = register(&mut locations, &target, false).await;
     let id = registered.location.unwrap().id;
     let report = ingestor.sync_once().await.unwrap();
     assert_eq!(report.upserted, 2, "{report:?}");
     assert_eq!(entity_event_count(&p.log).await, 2);
-    let again = locations
-        .register_location(pb::RegisterLocationRequest {
-            r#type: "file".into(),
-            target: target.clone(),
-            dry_run: false,
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let again = register(&mut locations, &target, false).await;
     assert!(again.exists);
 
     // Its status, with the problem located to file, document and field.
