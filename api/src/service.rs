@@ -9,7 +9,7 @@ use tonic::{Request, Response, Status};
 use crate::convert::entity_to_proto;
 use crate::error::ApiError;
 use crate::page_token::{PageTokens, fingerprint};
-use crate::query::{self, Filter};
+use crate::query;
 
 /// Page size when the request gives none.
 pub const DEFAULT_PAGE_SIZE: usize = 100;
@@ -52,7 +52,7 @@ impl CatalogApi {
         &self,
         req: pb::ListEntitiesRequest,
     ) -> Result<pb::ListEntitiesResponse, ApiError> {
-        let filter = Filter::parse(req.filter.as_ref())?;
+        let filter = query::parse_filter(req.filter.as_ref())?;
         let page_size = match usize::try_from(req.page_size).unwrap_or(usize::MAX) {
             0 => DEFAULT_PAGE_SIZE,
             n if n > MAX_PAGE_SIZE => {

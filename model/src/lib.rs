@@ -10,6 +10,7 @@ pub mod descriptor;
 pub mod entity;
 pub mod entity_ref;
 pub mod event;
+pub mod fields;
 pub mod kinds;
 pub mod relation;
 pub mod subject;
@@ -19,6 +20,7 @@ pub use descriptor::{DescriptorError, DocumentError, parse_descriptors, parse_do
 pub use entity::{Entity, EntityError};
 pub use entity_ref::{EntityRef, RefError};
 pub use event::{EntityChange, EntityEvent, EventSource};
+pub use fields::{Fields, entity_fields, fields_match};
 pub use kinds::{BuiltinKind, KindPolicy, RESERVED_FIELDS, check_kind, check_reserved_fields};
 pub use relation::{Relation, RelationType, derive_relations};
 pub use subject::{SubjectError, decode_token, encode_token, entity_subject, parse_entity_subject};

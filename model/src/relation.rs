@@ -51,6 +51,31 @@ pub enum RelationType {
 }
 
 impl RelationType {
+    /// Every relation type.
+    pub const ALL: [Self; 14] = [
+        Self::OwnedBy,
+        Self::OwnerOf,
+        Self::ConsumesApi,
+        Self::ApiConsumedBy,
+        Self::ProvidesApi,
+        Self::ApiProvidedBy,
+        Self::DependsOn,
+        Self::DependencyOf,
+        Self::ParentOf,
+        Self::ChildOf,
+        Self::MemberOf,
+        Self::HasMember,
+        Self::PartOf,
+        Self::HasPart,
+    ];
+
+    /// Parses a relation type name case-insensitively (`ownedby`, `ownedBy`).
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|t| t.as_str().eq_ignore_ascii_case(name))
+    }
+
     /// The name used in `relations[].type` and in filters.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -244,7 +244,6 @@ async fn apply_current_state(
     tx: &impl GenericClient,
     events: &[DecodedEvent],
 ) -> Result<(), tokio_postgres::Error> {
-    // Last event per entity wins.
     // Last event per entity wins, but a deletion earlier in the batch still
     // ends the old entity: a re-created entity gets a new uid however the
     // events were split into batches.
@@ -275,29 +274,37 @@ async fn apply_current_state(
     .await?;
     tx.execute(
         "INSERT INTO entities \
-           (entity_ref, uid, kind, namespace, name, spec_type, entity, etag, sequence, event_id, location, updated_at) \
-         SELECT r, id, k, ns, n, t, doc, id::text, s, id, loc, at \
+           (entity_ref, uid, kind, namespace, name, spec_type, entity, etag, sequence, event_id, location, \
+            updated_at, fields, field_keys) \
+         SELECT r, id, k, ns, n, t, doc, id::text, s, id, loc, at, f, \
+                ARRAY(SELECT jsonb_object_keys(f)) \
          FROM UNNEST($1::text[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::jsonb[], \
-                     $8::int8[], $9::text[], $10::timestamptz[]) AS u(r, id, k, ns, n, t, doc, s, loc, at) \
+                     $8::int8[], $9::text[], $10::timestamptz[], $11::jsonb[]) \
+              AS u(r, id, k, ns, n, t, doc, s, loc, at, f) \
          ON CONFLICT (entity_ref) DO UPDATE SET \
            kind = EXCLUDED.kind, namespace = EXCLUDED.namespace, name = EXCLUDED.name, \
            spec_type = EXCLUDED.spec_type, entity = EXCLUDED.entity, etag = EXCLUDED.etag, \
            sequence = EXCLUDED.sequence, event_id = EXCLUDED.event_id, location = EXCLUDED.location, \
-           updated_at = EXCLUDED.updated_at \
+           updated_at = EXCLUDED.updated_at, fields = EXCLUDED.fields, field_keys = EXCLUDED.field_keys \
          WHERE entities.sequence < EXCLUDED.sequence",
         &[
             &up.refs, &up.ids, &up.kinds, &up.namespaces, &up.names, &up.types, &up.docs, &up.seqs, &up.locations,
-            &up.times,
+            &up.times, &up.fields,
         ],
     )
     .await?;
 
-    // Each entity's relations are replaced wholesale by those of its last version.
-    tx.execute(
-        "DELETE FROM relations WHERE originating_ref = ANY($1)",
-        &[&touched],
-    )
-    .await?;
+    // Each entity's relations are replaced wholesale by those of its last
+    // version. Every entity on the source side of a row that went or came
+    // gets its etag recomputed.
+    let mut affected: HashSet<String> = up.refs.iter().cloned().collect();
+    let gone = tx
+        .query(
+            "DELETE FROM relations WHERE originating_ref = ANY($1) RETURNING source_ref",
+            &[&touched],
+        )
+        .await?;
+    affected.extend(gone.iter().map(|r| r.get::<_, String>(0)));
     let (mut origins, mut sources, mut types, mut targets) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for (r, e) in &last {
@@ -316,6 +323,33 @@ async fn apply_current_state(
         &[&origins, &sources, &types, &targets],
     )
     .await?;
+    affected.extend(sources);
+    let mut affected: Vec<String> = affected.into_iter().collect();
+    affected.sort();
+    refresh_etags(tx, &affected).await
+}
+
+/// Recomputes the etag of `refs` from their last event and the set of their
+/// relations: `md5(event_id:relations_hash)`, where `relations_hash` is an
+/// order-independent sum over distinct `(type, target)` pairs. A function of
+/// the final state only, so a replay with other batch boundaries yields the
+/// same etags, and any relation change yields a new one.
+async fn refresh_etags(
+    tx: &impl GenericClient,
+    refs: &[String],
+) -> Result<(), tokio_postgres::Error> {
+    tx.execute(
+        "UPDATE entities e SET relations_hash = h.hash, \
+                etag = md5(e.event_id::text || ':' || h.hash::text) \
+         FROM (SELECT a.ref, coalesce(( \
+                 SELECT (sum(hashtextextended(d.type || ' ' || d.target_ref, 0)) % 9223372036854775807)::int8 \
+                 FROM (SELECT DISTINCT type, target_ref FROM relations WHERE source_ref = a.ref) d), 0) AS hash \
+               FROM unnest($1::text[]) AS a(ref)) h \
+         WHERE e.entity_ref = h.ref \
+           AND (e.relations_hash <> h.hash OR e.etag <> md5(e.event_id::text || ':' || h.hash::text))",
+        &[&refs],
+    )
+    .await?;
     Ok(())
 }
 
@@ -331,6 +365,7 @@ struct Upserts {
     seqs: Vec<i64>,
     locations: Vec<String>,
     times: Vec<DateTime<Utc>>,
+    fields: Vec<Value>,
 }
 
 impl Upserts {
@@ -347,5 +382,22 @@ impl Upserts {
         self.seqs.push(seq_i64(e.sequence));
         self.locations.push(e.event.source.location.clone());
         self.times.push(time_of(e));
+        self.fields.push(fields_json(entity));
     }
+}
+
+/// The entity's filter fields as stored in `entities.fields`.
+fn fields_json(entity: &catalog_model::Entity) -> Value {
+    Value::Object(
+        catalog_model::entity_fields(entity)
+            .into_iter()
+            .map(|(k, values)| {
+                let values = values
+                    .into_iter()
+                    .map(|v| v.map_or(Value::Null, Value::String))
+                    .collect();
+                (k, Value::Array(values))
+            })
+            .collect(),
+    )
 }

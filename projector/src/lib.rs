@@ -15,6 +15,7 @@ mod config;
 pub mod db;
 mod locations;
 pub mod projector;
+pub mod query;
 pub mod schema;
 
 pub use config::ProjectorConfig;
