@@ -152,6 +152,7 @@ async fn main() -> anyhow::Result<()> {
         consumer: "projector".into(),
         batch_size: args.batch_size,
         batch_wait_ms: args.batch_wait_ms,
+        ..ProjectorConfig::default()
     })
     .await;
     let mut ingestor = pipeline.ingestor(vec![dir.path().to_path_buf()]).await;

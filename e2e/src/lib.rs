@@ -105,6 +105,7 @@ pub fn test_projector_config() -> ProjectorConfig {
         consumer: "projector".into(),
         batch_size: 100,
         batch_wait_ms: 20,
+        ..ProjectorConfig::default()
     }
 }
 

@@ -280,11 +280,14 @@ async fn poison_messages_are_dead_lettered_and_do_not_block_the_stream() {
     .await
     .unwrap();
     let (_, _, payload) = encode_event(&prefix, &upsert("forged", "x", 1));
-    js.publish(format!("{prefix}.entity.component.default.victim"), payload)
-        .await
-        .unwrap()
-        .await
-        .unwrap();
+    js.publish(
+        format!("{prefix}.entity.component.default.victim"),
+        payload.clone(),
+    )
+    .await
+    .unwrap()
+    .await
+    .unwrap();
     publish(&log, vec![upsert("fine", "team-a", 1)]).await;
 
     let pool = migrated_pool(&env).await;
@@ -310,6 +313,37 @@ async fn poison_messages_are_dead_lettered_and_do_not_block_the_stream() {
         "{reasons:?}"
     );
     assert!(reasons[1].contains("does not match"), "{reasons:?}");
+
+    // Both are on the dead-letter subject, with the reason and the original
+    // payload and headers.
+    let dlq = js
+        .get_stream(format!("{}_DEADLETTER", env.stream))
+        .await
+        .unwrap();
+    let junk = dlq.get_raw_message(1).await.unwrap();
+    assert_eq!(
+        junk.subject.as_str(),
+        format!("deadletter.{prefix}.entity.component.default.junk")
+    );
+    assert_eq!(junk.payload.as_ref(), b"not protobuf");
+    let h = &junk.headers;
+    assert!(
+        h.get("Catalog-Dead-Letter-Reason")
+            .unwrap()
+            .as_str()
+            .contains("not a catalog.v1.EntityEvent")
+    );
+    assert_eq!(h.get("Catalog-Original-Sequence").unwrap().as_str(), "1");
+    let forged = dlq.get_raw_message(2).await.unwrap();
+    assert_eq!(forged.payload, payload);
+    assert_eq!(
+        forged
+            .headers
+            .get("Catalog-Original-Subject")
+            .unwrap()
+            .as_str(),
+        format!("{prefix}.entity.component.default.victim")
+    );
     let live: i64 = c
         .query_one("SELECT count(*) FROM entities", &[])
         .await

@@ -12,12 +12,14 @@
 
 pub mod codec;
 mod config;
+pub mod deadletter;
 pub mod location;
 pub mod publish;
 pub mod stream;
 
 pub use codec::{DecodeError, DecodedEvent, decode_event, encode_event};
 pub use config::EventLogConfig;
+pub use deadletter::{DeadLetter, ensure_dead_letter_stream, publish_dead_letters};
 pub use location::{LocationEvent, decode_location_event, encode_location_event, location_id};
 pub use publish::{PublishOutcome, Publisher};
 pub use stream::{EventLog, EventLogError};

@@ -27,7 +27,10 @@ pub enum BatchItem {
         subject: String,
         reason: String,
         payload: Vec<u8>,
+        headers: Option<async_nats::HeaderMap>,
     },
+    /// Another partition's message: it only moves the checkpoint.
+    Foreign { sequence: u64 },
 }
 
 impl BatchItem {
@@ -35,7 +38,9 @@ impl BatchItem {
     pub fn sequence(&self) -> u64 {
         match self {
             Self::Event(e) => e.sequence,
-            Self::Location { sequence, .. } | Self::Dead { sequence, .. } => *sequence,
+            Self::Location { sequence, .. }
+            | Self::Dead { sequence, .. }
+            | Self::Foreign { sequence } => *sequence,
         }
     }
 }
@@ -141,7 +146,9 @@ fn split(items: Vec<BatchItem>) -> Split {
                 subject,
                 reason,
                 payload,
+                ..
             } => dead.push((sequence, subject, reason, payload)),
+            BatchItem::Foreign { .. } => {}
         }
     }
     (events, locations, dead)
@@ -264,6 +271,7 @@ async fn apply_current_state(
             up.push(r, e, entity);
         }
     }
+    lock_entities(tx, &touched, &last).await?;
     let deleted_refs: Vec<&String> = last_delete.keys().collect();
     let deleted_seqs: Vec<i64> = last_delete.values().map(|s| seq_i64(*s)).collect();
     tx.execute(
@@ -327,6 +335,44 @@ async fn apply_current_state(
     let mut affected: Vec<String> = affected.into_iter().collect();
     affected.sort();
     refresh_etags(tx, &affected).await
+}
+
+/// Takes a transaction-level advisory lock on every entity this batch can
+/// write: its own entities and the sources of the relation rows it removes or
+/// adds (whose etags it recomputes). Taken first and in one order, so that
+/// projector partitions writing the same entity (an owner and its components
+/// in two partitions) serialise instead of deadlocking, and each computes an
+/// etag from relations the other has committed.
+async fn lock_entities(
+    tx: &impl GenericClient,
+    touched: &[String],
+    last: &BTreeMap<String, &DecodedEvent>,
+) -> Result<(), tokio_postgres::Error> {
+    let mut refs: HashSet<String> = touched.iter().cloned().collect();
+    let old = tx
+        .query(
+            "SELECT DISTINCT source_ref FROM relations WHERE originating_ref = ANY($1)",
+            &[&touched],
+        )
+        .await?;
+    refs.extend(old.iter().map(|r| r.get::<_, String>(0)));
+    for e in last.values() {
+        if let EntityChange::Upserted { entity, .. } = &e.event.change {
+            refs.extend(
+                derive_relations(entity)
+                    .iter()
+                    .map(|r| r.source.to_string()),
+            );
+        }
+    }
+    let refs: Vec<String> = refs.into_iter().collect();
+    tx.execute(
+        "SELECT pg_advisory_xact_lock(k) FROM \
+           (SELECT DISTINCT hashtextextended(r, 7) AS k FROM unnest($1::text[]) AS r ORDER BY 1) AS l",
+        &[&refs],
+    )
+    .await?;
+    Ok(())
 }
 
 /// Recomputes the etag of `refs` from their last event and the set of their

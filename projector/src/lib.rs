@@ -14,9 +14,11 @@ pub mod apply;
 mod config;
 pub mod db;
 mod locations;
+pub mod metrics;
 pub mod projector;
 pub mod query;
 pub mod schema;
 
-pub use config::ProjectorConfig;
+pub use config::{MAX_PARTITIONS, ProjectorConfig, partition_of};
+pub use metrics::ProjectorMetrics;
 pub use projector::{Projector, ProjectorError};

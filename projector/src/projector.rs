@@ -12,20 +12,39 @@
 //! first. Deliveries carry a gapless consumer sequence; a gap (a delivery
 //! lost on the way) restarts consumption from the checkpoint rather than
 //! letting the checkpoint move past an event that was never applied.
+//!
+//! Scale-out: the log's subjects are split into `partitions` by a hash of
+//! the subject ([`crate::config::partition_of`]), so every event of one
+//! entity falls in one partition and keeps its order. Each partition has its
+//! own durable consumer and checkpoint; an instance runs one worker per
+//! partition it owns. NATS 2.9 cannot filter a consumer by hash, so every
+//! partition's consumer receives the whole stream and skips, undecoded, the
+//! messages of other partitions (they only move its checkpoint).
+//!
+//! Poison messages (undecodable, invalid, or refused by PostgreSQL) are
+//! published to the dead-letter subject ([`catalog_eventlog::deadletter`])
+//! before the batch that skips them commits, recorded in `dead_letters`, and
+//! counted; they never stop the stream.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream::Message;
 use async_nats::jetstream::consumer::pull::MessagesError;
 use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, PullConsumer, pull};
 use catalog_eventlog::location::is_location_subject;
-use catalog_eventlog::{EventLog, decode_event, decode_location_event, encode_event};
+use catalog_eventlog::{
+    DeadLetter, EventLog, decode_event, decode_location_event, encode_event,
+    ensure_dead_letter_stream, publish_dead_letters,
+};
 use deadpool_postgres::Pool;
 use futures::StreamExt;
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::apply::{ApplyOutcome, BatchItem, apply_batch, read_checkpoint};
-use crate::config::ProjectorConfig;
+use crate::config::{ProjectorConfig, partition_of};
+use crate::metrics::ProjectorMetrics;
 use crate::schema::{self, SchemaError};
 
 /// Pause before retrying after a failure.
@@ -36,6 +55,11 @@ const ACK_WAIT: Duration = Duration::from_secs(60);
 const PULL_EXPIRES: Duration = Duration::from_secs(30);
 /// Idle heartbeat the server sends on an open pull request.
 const PULL_HEARTBEAT: Duration = Duration::from_secs(10);
+/// How often the stream's last sequence is read for the lag metric.
+const LAG_INTERVAL: Duration = Duration::from_secs(5);
+/// Attempts at a batch that PostgreSQL aborted for a deadlock or a
+/// serialisation failure (partitions writing the same entity).
+const CONFLICT_ATTEMPTS: usize = 5;
 
 /// Failures of the projector.
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +70,8 @@ pub enum ProjectorError {
     Postgres(String),
     #[error("NATS: {0}")]
     Nats(String),
+    #[error("invalid configuration: {0}")]
+    Config(String),
 }
 
 fn nats(context: &str) -> impl Fn(String) -> ProjectorError + '_ {
@@ -57,23 +83,106 @@ pub struct Projector {
     config: ProjectorConfig,
     log: EventLog,
     pool: Pool,
+    metrics: ProjectorMetrics,
+    /// Prefix of the NATS consumer names (the checkpoint keys stay the
+    /// configured ones); a rebuild uses its own.
+    consumer_prefix: Option<String>,
 }
 
 impl Projector {
     pub fn new(config: ProjectorConfig, log: EventLog, pool: Pool) -> Self {
-        Self { config, log, pool }
+        Self {
+            config,
+            log,
+            pool,
+            metrics: ProjectorMetrics::default(),
+            consumer_prefix: None,
+        }
     }
 
-    /// Migrates the schema, then projects until `shutdown` is cancelled.
-    /// A batch in progress at shutdown is either committed and acknowledged,
-    /// or abandoned whole (and delivered again on the next start).
+    /// Reports into `metrics` (registered by the caller).
+    pub fn with_metrics(mut self, metrics: ProjectorMetrics) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    /// Uses NATS consumers named `<prefix>-<checkpoint key>`, leaving the
+    /// configured consumers alone (for a rebuild running beside them).
+    pub fn with_consumer_prefix(mut self, prefix: &str) -> Self {
+        self.consumer_prefix = Some(prefix.to_string());
+        self
+    }
+
+    /// Migrates the schema, then projects every owned partition until
+    /// `shutdown` is cancelled. A batch in progress at shutdown is either
+    /// committed and acknowledged, or abandoned whole (and delivered again on
+    /// the next start).
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), ProjectorError> {
+        self.config.validate().map_err(ProjectorError::Config)?;
         schema::migrate(&self.pool).await?;
+        if self.config.dead_letter_subject {
+            ensure_dead_letter_stream(&self.log)
+                .await
+                .map_err(|e| ProjectorError::Nats(e.to_string()))?;
+        }
+        let this = Arc::new(self);
+        let mut tasks = JoinSet::new();
+        for partition in this.config.owned() {
+            let worker = Worker {
+                projector: this.clone(),
+                partition,
+                name: this.config.partition_name(partition),
+            };
+            tasks.spawn(worker.run(shutdown.clone()));
+        }
+        tasks.spawn(this.clone().track_stream(shutdown.clone()));
+        while let Some(done) = tasks.join_next().await {
+            if let Ok(Err(e)) = done {
+                tracing::error!(error = %e, "projector task failed");
+            }
+        }
+        Ok(())
+    }
+
+    /// Keeps the stream's last sequence (and so the lag) current.
+    async fn track_stream(
+        self: Arc<Self>,
+        shutdown: CancellationToken,
+    ) -> Result<(), ProjectorError> {
+        let names: Vec<String> = self
+            .config
+            .owned()
+            .into_iter()
+            .map(|p| self.config.partition_name(p))
+            .collect();
+        loop {
+            match self.log.last_sequence().await {
+                Ok(last) => self.metrics.set_stream_last_sequence(&names, last),
+                Err(e) => tracing::debug!(error = %e, "reading the stream's last sequence"),
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => return Ok(()),
+                () = tokio::time::sleep(LAG_INTERVAL) => {}
+            }
+        }
+    }
+}
+
+/// Applies one partition.
+struct Worker {
+    projector: Arc<Projector>,
+    partition: u32,
+    /// Checkpoint key (and, without a consumer prefix, consumer name).
+    name: String,
+}
+
+impl Worker {
+    async fn run(self, shutdown: CancellationToken) -> Result<(), ProjectorError> {
         while !shutdown.is_cancelled() {
             match self.consume(&shutdown).await {
                 Ok(()) => return Ok(()),
                 Err(e) => {
-                    tracing::error!(error = %e, "projection interrupted; resuming from the checkpoint");
+                    tracing::error!(partition = %self.name, error = %e, "projection interrupted; resuming from the checkpoint");
                     tokio::select! {
                         () = shutdown.cancelled() => {}
                         () = tokio::time::sleep(RETRY_DELAY) => {}
@@ -84,13 +193,22 @@ impl Projector {
         Ok(())
     }
 
+    fn config(&self) -> &ProjectorConfig {
+        &self.projector.config
+    }
+
+    fn log(&self) -> &EventLog {
+        &self.projector.log
+    }
+
     async fn checkpoint(&self) -> Result<u64, ProjectorError> {
         let client = self
+            .projector
             .pool
             .get()
             .await
             .map_err(|e| ProjectorError::Postgres(e.to_string()))?;
-        read_checkpoint(&**client, &self.config.consumer)
+        read_checkpoint(&**client, &self.name)
             .await
             .map_err(|e| ProjectorError::Postgres(e.to_string()))
     }
@@ -98,11 +216,14 @@ impl Projector {
     /// Recreates the durable consumer positioned just after the checkpoint.
     async fn consumer(&self, checkpoint: u64) -> Result<PullConsumer, ProjectorError> {
         let stream = self
-            .log
+            .log()
             .stream()
             .await
             .map_err(|e| ProjectorError::Nats(e.to_string()))?;
-        let name = &self.config.consumer;
+        let name = &match &self.projector.consumer_prefix {
+            Some(prefix) => format!("{prefix}-{}", self.name),
+            None => self.name.clone(),
+        };
         // Not found is fine: the consumer may not exist yet.
         let _ = stream.delete_consumer(name).await;
         stream
@@ -111,13 +232,13 @@ impl Projector {
                 // A single filter subject: `filter_subjects` is ignored by
                 // servers older than 2.10.
                 // Everything under the prefix: entity and location events.
-                filter_subject: format!("{}.>", self.log.prefix()),
+                filter_subject: format!("{}.>", self.log().prefix()),
                 deliver_policy: DeliverPolicy::ByStartSequence {
                     start_sequence: checkpoint + 1,
                 },
                 ack_policy: AckPolicy::All,
                 ack_wait: ACK_WAIT,
-                max_ack_pending: i64::try_from(self.config.batch_size() * 2).unwrap_or(i64::MAX),
+                max_ack_pending: i64::try_from(self.config().batch_size() * 2).unwrap_or(i64::MAX),
                 ..Default::default()
             })
             .await
@@ -127,12 +248,15 @@ impl Projector {
     async fn consume(&self, shutdown: &CancellationToken) -> Result<(), ProjectorError> {
         let checkpoint = self.checkpoint().await?;
         let consumer = self.consumer(checkpoint).await?;
-        tracing::info!(consumer = %self.config.consumer, checkpoint, "projecting");
+        tracing::info!(partition = %self.name, checkpoint, "projecting");
+        self.projector
+            .metrics
+            .set_checkpoint(&self.name, checkpoint);
         // One long-lived pull subscription: nothing the server delivers is
         // dropped between batches.
         let mut messages = consumer
             .stream()
-            .max_messages_per_batch(self.config.batch_size())
+            .max_messages_per_batch(self.config().batch_size())
             .expires(PULL_EXPIRES)
             .heartbeat(PULL_HEARTBEAT)
             .messages()
@@ -162,8 +286,16 @@ impl Projector {
                 items.push(item);
             }
             let started = std::time::Instant::now();
+            let messages = items.len();
             let outcome = self.apply(items).await?;
+            self.projector.metrics.batch(
+                &self.name,
+                messages,
+                &outcome,
+                started.elapsed().as_secs_f64(),
+            );
             tracing::debug!(
+                partition = %self.name,
                 apply_ms = started.elapsed().as_millis() as u64,
                 applied = outcome.applied,
                 skipped = outcome.skipped,
@@ -178,19 +310,22 @@ impl Projector {
         }
     }
 
-    /// Applies a batch. When PostgreSQL rejects the data itself (a value it
-    /// cannot store), the batch is applied event by event and the event it
-    /// rejects becomes a dead letter, so one bad event cannot wedge the stream.
+    /// Applies a batch. Its dead letters are published first. When
+    /// PostgreSQL rejects the data itself (a value it cannot store), the batch
+    /// is applied event by event and the event it rejects becomes a dead
+    /// letter, so one bad event cannot wedge the stream.
     async fn apply(&self, items: Vec<BatchItem>) -> Result<ApplyOutcome, ProjectorError> {
+        self.publish_dead(&items).await?;
         match self.apply_once(items.clone()).await {
             Err(e) if is_data_error(&e) => {
-                tracing::warn!(error = %e, events = items.len(), "batch rejected by PostgreSQL; applying events one by one");
+                tracing::warn!(partition = %self.name, error = %e, events = items.len(), "batch rejected by PostgreSQL; applying events one by one");
                 let mut total = ApplyOutcome::default();
                 for item in items {
                     let outcome = match self.apply_once(vec![item.clone()]).await {
                         Err(e) if is_data_error(&e) => {
-                            self.apply_once(vec![dead(self.log.prefix(), item, &e)])
-                                .await
+                            let item = dead(self.log().prefix(), item, &e);
+                            self.publish_dead(std::slice::from_ref(&item)).await?;
+                            self.apply_once(vec![item]).await
                         }
                         other => other,
                     }
@@ -206,15 +341,59 @@ impl Projector {
         }
     }
 
+    /// Publishes the batch's dead letters (idempotently: a retried batch
+    /// republishes with the same message ids).
+    async fn publish_dead(&self, items: &[BatchItem]) -> Result<(), ProjectorError> {
+        if !self.config().dead_letter_subject {
+            return Ok(());
+        }
+        let letters: Vec<DeadLetter> = items
+            .iter()
+            .filter_map(|item| match item {
+                BatchItem::Dead {
+                    sequence,
+                    subject,
+                    reason,
+                    payload,
+                    headers,
+                } => Some(DeadLetter {
+                    sequence: *sequence,
+                    subject: subject.clone(),
+                    headers: headers.clone(),
+                    payload: bytes::Bytes::copy_from_slice(payload),
+                    reason: reason.clone(),
+                }),
+                _ => None,
+            })
+            .collect();
+        if letters.is_empty() {
+            return Ok(());
+        }
+        for l in &letters {
+            tracing::warn!(partition = %self.name, sequence = l.sequence, subject = %l.subject, reason = %l.reason, "dead letter");
+        }
+        publish_dead_letters(self.log(), &self.name, &letters)
+            .await
+            .map_err(|e| ProjectorError::Nats(e.to_string()))
+    }
+
     async fn apply_once(&self, items: Vec<BatchItem>) -> Result<ApplyOutcome, ApplyError> {
-        let mut client = self
-            .pool
-            .get()
-            .await
-            .map_err(|e| ApplyError::Pool(e.to_string()))?;
-        apply_batch(&mut client, &self.config.consumer, items)
-            .await
-            .map_err(ApplyError::Db)
+        let mut attempt = 1;
+        loop {
+            let mut client = self
+                .projector
+                .pool
+                .get()
+                .await
+                .map_err(|e| ApplyError::Pool(e.to_string()))?;
+            match apply_batch(&mut client, &self.name, items.clone()).await {
+                Err(e) if attempt < CONFLICT_ATTEMPTS && is_conflict(&e) => {
+                    tracing::debug!(partition = %self.name, error = %e, attempt, "batch aborted by a conflict; retrying");
+                    attempt += 1;
+                }
+                other => return other.map_err(ApplyError::Db),
+            }
+        }
     }
 
     /// Waits for a first message, then takes more until `batch_size` or
@@ -229,8 +408,8 @@ impl Projector {
             .await
             .ok_or_else(|| ProjectorError::Nats("the consumer's message stream ended".into()))?;
         batch.push(self.decode(first)?);
-        let deadline = tokio::time::Instant::now() + self.config.batch_wait();
-        while batch.len() < self.config.batch_size() {
+        let deadline = tokio::time::Instant::now() + self.config().batch_wait();
+        while batch.len() < self.config().batch_size() {
             match tokio::time::timeout_at(deadline, messages.next()).await {
                 Err(_) => break,
                 Ok(None) => {
@@ -265,12 +444,15 @@ impl Projector {
             .map_err(|e| nats("reading message metadata")(e.to_string()))?;
         let (sequence, consumer_sequence) = (info.stream_sequence, info.consumer_sequence);
         let subject = message.subject.to_string();
-        let decoded = if is_location_subject(self.log.prefix(), &subject) {
-            decode_location_event(self.log.prefix(), &subject, &message.payload)
+        if partition_of(&subject, self.config().partitions) != self.partition {
+            return Ok((BatchItem::Foreign { sequence }, message, consumer_sequence));
+        }
+        let prefix = self.log().prefix();
+        let decoded = if is_location_subject(prefix, &subject) {
+            decode_location_event(prefix, &subject, &message.payload)
                 .map(|event| BatchItem::Location { sequence, event })
         } else {
-            decode_event(self.log.prefix(), &subject, &message.payload, sequence)
-                .map(BatchItem::Event)
+            decode_event(prefix, &subject, &message.payload, sequence).map(BatchItem::Event)
         };
         let item = match decoded {
             Ok(item) => item,
@@ -279,6 +461,7 @@ impl Projector {
                 subject,
                 reason: reason.to_string(),
                 payload: message.payload.to_vec(),
+                headers: message.headers.clone(),
             },
         };
         Ok((item, message, consumer_sequence))
@@ -294,6 +477,13 @@ fn is_data_error(e: &ApplyError) -> bool {
             .is_some_and(|c| c.code().starts_with("22") || c.code().starts_with("54")),
         ApplyError::Pool(_) => false,
     }
+}
+
+/// Whether PostgreSQL aborted the transaction for a deadlock (40P01) or a
+/// serialisation failure (40001): worth retrying as is.
+fn is_conflict(e: &tokio_postgres::Error) -> bool {
+    e.code()
+        .is_some_and(|c| c.code() == "40P01" || c.code() == "40001")
 }
 
 /// Why applying a batch failed.
@@ -317,24 +507,27 @@ fn dead(prefix: &str, item: BatchItem, e: &ApplyError) -> BatchItem {
     let reason = format!("rejected by the read model: {e}");
     match item {
         BatchItem::Event(ev) => {
-            let (subject, _, payload) = encode_event(prefix, &ev.event);
+            let (subject, headers, payload) = encode_event(prefix, &ev.event);
             BatchItem::Dead {
                 sequence: ev.sequence,
                 subject,
                 reason,
                 payload: payload.to_vec(),
+                headers: Some(headers),
             }
         }
         BatchItem::Location { sequence, event } => {
-            let (subject, _, payload) = catalog_eventlog::encode_location_event(prefix, &event);
+            let (subject, headers, payload) =
+                catalog_eventlog::encode_location_event(prefix, &event);
             BatchItem::Dead {
                 sequence,
                 subject,
                 reason,
                 payload: payload.to_vec(),
+                headers: Some(headers),
             }
         }
-        dead @ BatchItem::Dead { .. } => dead,
+        other @ (BatchItem::Dead { .. } | BatchItem::Foreign { .. }) => other,
     }
 }
 

@@ -72,10 +72,17 @@ impl TestEnv {
     }
 
     async fn cleanup(admin_url: String, nats_url: String, db_name: String, stream: String) {
+        // The stream and every stream named after it (KV buckets, dead letters).
         if let Ok(client) = async_nats::connect(&nats_url).await {
-            let _ = async_nats::jetstream::new(client)
-                .delete_stream(&stream)
-                .await;
+            use futures::TryStreamExt;
+            let js = async_nats::jetstream::new(client);
+            let names: Vec<String> = match js.stream_names().try_collect().await {
+                Ok(names) => names,
+                Err(_) => vec![stream.clone()],
+            };
+            for name in names.iter().filter(|n| n.contains(&stream)) {
+                let _ = js.delete_stream(name).await;
+            }
         }
         if let Ok((admin, conn)) = tokio_postgres::connect(&admin_url, tokio_postgres::NoTls).await
         {
