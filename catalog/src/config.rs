@@ -58,6 +58,8 @@ pub struct Config {
     pub api: ApiConfig,
     #[serde(default)]
     pub ui_bridge: UiBridgeConfig,
+    #[serde(default)]
+    pub metrics: crate::metrics::MetricsConfig,
 }
 
 impl Config {
@@ -82,9 +84,14 @@ impl Config {
                 .split("__"),
         );
         let source = path.map_or_else(|| "defaults".to_string(), |p| p.display().to_string());
-        figment
-            .extract::<Config>()
-            .with_context(|| format!("invalid configuration ({source} and CATALOG_* environment)"))
+        let config = figment.extract::<Config>().with_context(|| {
+            format!("invalid configuration ({source} and CATALOG_* environment)")
+        })?;
+        config
+            .projector
+            .validate()
+            .map_err(|e| anyhow::anyhow!("invalid configuration ({source}): {e}"))?;
+        Ok(config)
     }
 }
 
@@ -102,6 +109,11 @@ mod tests {
         assert!(err.contains("lisen"), "{err}");
         std::fs::write(&p, "api:\n  listen: 127.0.0.1:1234\n").unwrap();
         assert_eq!(Config::load(Some(&p)).unwrap().api.listen.port(), 1234);
+        std::fs::write(&p, "projector:\n  partitions: 2\n  owned_partitions: [5]\n").unwrap();
+        let err = format!("{:#}", Config::load(Some(&p)).unwrap_err());
+        assert!(err.contains("projector.owned_partitions"), "{err}");
+        std::fs::write(&p, "metrics:\n  listen: 127.0.0.1:9464\n").unwrap();
+        assert!(Config::load(Some(&p)).unwrap().metrics.listen.is_some());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

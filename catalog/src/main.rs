@@ -3,6 +3,7 @@
 
 mod apply;
 mod config;
+mod metrics;
 
 use std::path::PathBuf;
 
@@ -49,6 +50,13 @@ enum Command {
     UiBridge,
     /// Run every component in one process.
     All,
+    /// Replay the whole event stream into a fresh read model, verify it, and
+    /// switch it in atomically; the API serves the old model until then.
+    Rebuild {
+        /// Keep the previous tables in a schema `previous_<time>`.
+        #[arg(long)]
+        keep_previous: bool,
+    },
     /// Push descriptors from files or directories through the API's
     /// IngestService, and print what changed.
     Apply {
@@ -135,6 +143,11 @@ async fn main() -> anyhow::Result<()> {
     let config = Config::load(cli.config.as_deref())?;
     let shutdown = CancellationToken::new();
     tokio::spawn(cancel_on_signal(shutdown.clone()));
+    if let Command::Rebuild { keep_previous } = cli.command {
+        return rebuild(&config, keep_previous, shutdown).await;
+    }
+    let mut registry = prometheus_client::registry::Registry::default();
+    let projector_metrics = catalog_projector::ProjectorMetrics::register(&mut registry);
     let mut tasks: JoinSet<anyhow::Result<()>> = JoinSet::new();
     match cli.command {
         Command::Ingest => spawn_ingest(
@@ -145,7 +158,7 @@ async fn main() -> anyhow::Result<()> {
         ),
         Command::Projector => {
             let log = event_log(&config, "catalog-projector").await?;
-            spawn_projector(&mut tasks, &config, log, &shutdown)?;
+            spawn_projector(&mut tasks, &config, log, projector_metrics, &shutdown)?;
         }
         Command::Api => {
             let log = event_log(&config, "catalog-api").await?;
@@ -158,7 +171,13 @@ async fn main() -> anyhow::Result<()> {
             let log = event_log(&config, "catalog").await?;
             // The read model must exist before the API answers.
             schema::migrate(&pool(&config)?).await?;
-            spawn_projector(&mut tasks, &config, log.clone(), &shutdown)?;
+            spawn_projector(
+                &mut tasks,
+                &config,
+                log.clone(),
+                projector_metrics,
+                &shutdown,
+            )?;
             spawn_ingest(&mut tasks, &config, log.clone(), &shutdown);
             let api = spawn_api(&mut tasks, &config, log, &shutdown).await?;
             let ui = spawn_bridge(&mut tasks, &config, &shutdown).await?;
@@ -166,7 +185,13 @@ async fn main() -> anyhow::Result<()> {
                 "\nCatalog is up.\n  Web UI and REST API: http://{ui}/\n  gRPC API:            {api}\nPress Ctrl-C to stop.\n"
             );
         }
-        Command::Validate { .. } | Command::Apply { .. } => unreachable!("handled above"),
+        Command::Validate { .. } | Command::Apply { .. } | Command::Rebuild { .. } => {
+            unreachable!("handled above")
+        }
+    }
+    if let Some(addr) = config.metrics.listen {
+        let handle = metrics::serve(addr, registry, shutdown.clone()).await?;
+        tasks.spawn(async move { handle.await.context("metrics endpoint task")? });
     }
     // The first component to stop (or fail) stops the others.
     let mut result = Ok(());
@@ -236,9 +261,11 @@ fn spawn_projector(
     tasks: &mut JoinSet<anyhow::Result<()>>,
     config: &Config,
     log: EventLog,
+    metrics: catalog_projector::ProjectorMetrics,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<()> {
-    let projector = Projector::new(config.projector.clone(), log, pool(config)?);
+    let projector =
+        Projector::new(config.projector.clone(), log, pool(config)?).with_metrics(metrics);
     let shutdown = shutdown.clone();
     tasks.spawn(async move { projector.run(shutdown).await.context("projector") });
     Ok(())
@@ -269,6 +296,63 @@ async fn spawn_bridge(
     let shutdown = shutdown.clone();
     tasks.spawn(async move { bridge.run(listener, shutdown).await.context("UI bridge") });
     Ok(addr)
+}
+
+/// `catalog rebuild`: replays the log into a fresh read model and switches it in.
+async fn rebuild(
+    config: &Config,
+    keep_previous: bool,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    use catalog_projector::rebuild::{Progress, RebuildOptions};
+    let log = event_log(config, "catalog-rebuild").await?;
+    let live = pool(config)?;
+    let bar = indicatif::ProgressBar::new(100);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("rebuilding {bar:30} {pos:>3}% {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let progress_bar = bar.clone();
+    let on_progress = move |p: &Progress| {
+        progress_bar.set_position(p.percent() as u64);
+        let msg = format!(
+            "{}/{} events, {:.0} events/s, {:.1}s",
+            p.applied.min(p.target),
+            p.target,
+            p.rate,
+            p.elapsed.as_secs_f64()
+        );
+        if progress_bar.is_hidden() {
+            eprintln!("rebuilding {:>5.1}% {msg}", p.percent());
+        }
+        progress_bar.set_message(msg);
+    };
+    let report = catalog_projector::rebuild::rebuild(
+        &config.projector,
+        &log,
+        &live,
+        &config.postgres.url,
+        RebuildOptions {
+            keep_previous,
+            on_progress: Box::new(on_progress),
+        },
+        shutdown,
+    )
+    .await
+    .context("rebuilding the read model")?;
+    bar.finish_and_clear();
+    println!(
+        "Rebuilt and switched in: {} entities, {} relation rows, {} history rows, up to stream sequence {}, in {:.1}s.",
+        report.entities,
+        report.relations,
+        report.history,
+        report.checkpoint,
+        report.elapsed.as_secs_f64()
+    );
+    if let Some(previous) = report.previous {
+        println!("The previous tables are kept in schema {previous}.");
+    }
+    Ok(())
 }
 
 /// `catalog validate`: read every descriptor offline and print each problem.

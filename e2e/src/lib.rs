@@ -5,6 +5,8 @@
 //! Each [`Pipeline`] uses its own stream, subject prefix and database (from
 //! [`TestEnv`]), so pipelines run side by side and clean up after themselves.
 
+pub mod events;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 

@@ -4,64 +4,14 @@
 
 use std::time::Duration;
 
+use catalog_e2e::events::{publish, upsert, workload};
 use catalog_e2e::{connect_log, migrated_pool, start_projector, test_projector_config, wait_for};
 use catalog_eventlog::{PublishOutcome, Publisher, encode_event};
-use catalog_model::{Entity, EntityChange, EntityEvent, EventSource};
 use catalog_projector::apply::{BatchItem, apply_batch, read_checkpoint};
 use catalog_test_support::TestEnv;
 use deadpool_postgres::Pool;
-use serde_json::json;
 
 const WAIT: Duration = Duration::from_secs(60);
-
-fn upsert(name: &str, owner: &str, version: usize) -> EntityEvent {
-    let entity = Entity::from_json(json!({
-        "apiVersion": "backstage.io/v1alpha1", "kind": "Component",
-        "metadata": {"name": name, "description": format!("version {version}")},
-        "spec": {"type": "service", "lifecycle": "production", "owner": owner}
-    }))
-    .unwrap();
-    EntityEvent {
-        event_id: uuid::Uuid::now_v7().to_string(),
-        time_millis: 1_700_000_000_000 + version as i64,
-        source: EventSource {
-            producer: "test".into(),
-            location: "file:/test.yaml".into(),
-        },
-        entity_ref: entity.entity_ref().clone(),
-        change: EntityChange::Upserted {
-            content_hash: entity.content_hash(),
-            entity,
-        },
-    }
-}
-
-fn delete(name: &str) -> EntityEvent {
-    let mut e = upsert(name, "x", 0);
-    e.change = EntityChange::Deleted;
-    e
-}
-
-/// Publishes without concurrency checks (tests write the log directly).
-async fn publish(log: &catalog_eventlog::EventLog, events: Vec<EntityEvent>) -> Vec<u64> {
-    let js = log.jetstream();
-    let mut seqs = Vec::new();
-    for chunk in events.chunks(500) {
-        let mut acks = Vec::new();
-        for e in chunk {
-            let (subject, headers, payload) = encode_event(log.prefix(), e);
-            acks.push(
-                js.publish_with_headers(subject, headers, payload)
-                    .await
-                    .unwrap(),
-            );
-        }
-        for a in acks {
-            seqs.push(a.await.unwrap().sequence);
-        }
-    }
-    seqs
-}
 
 async fn checkpoint(pool: &Pool) -> u64 {
     let c = pool.get().await.unwrap();
@@ -114,22 +64,6 @@ async fn dump(pool: &Pool) -> Vec<String> {
     out
 }
 
-/// A workload of creates, updates (owner changes move relations) and deletes.
-fn workload(n: usize) -> Vec<EntityEvent> {
-    let mut events = Vec::new();
-    for i in 0..n {
-        events.push(upsert(
-            &format!("svc-{}", i % 400),
-            &format!("team-{}", i % 7),
-            i,
-        ));
-        if i % 11 == 0 {
-            events.push(delete(&format!("svc-{}", (i + 5) % 400)));
-        }
-    }
-    events
-}
-
 #[tokio::test]
 async fn projector_killed_mid_batch_and_restarted_matches_an_uninterrupted_run() {
     let env = TestEnv::new().await;
@@ -137,11 +71,12 @@ async fn projector_killed_mid_batch_and_restarted_matches_an_uninterrupted_run()
     let seqs = publish(&log, workload(3000)).await;
     let last = *seqs.last().unwrap();
 
-    // Interrupted run: killed (task aborted) several times while it works.
+    // Interrupted run: killed (task aborted) over and over while it works,
+    // so that kills land before, inside and after batch transactions.
     let pool = migrated_pool(&env).await;
     let mut config = test_projector_config();
-    config.batch_size = 50;
-    for round in 0..4 {
+    config.batch_size = 25;
+    for round in 0..20 {
         let running = start_projector(&log, &pool, config.clone());
         let before = checkpoint(&pool).await;
         wait_for("progress before the kill", WAIT, || {
@@ -182,6 +117,14 @@ async fn projector_killed_mid_batch_and_restarted_matches_an_uninterrupted_run()
     );
     assert!(a.iter().any(|l| l.starts_with('R')));
     assert_eq!(a, b);
+    // Row for row, every column of every table.
+    let sums = |pool: Pool| async move {
+        let c = pool.get().await.unwrap();
+        catalog_projector::rebuild::checksums(&**c, "public")
+            .await
+            .unwrap()
+    };
+    assert_eq!(sums(pool.clone()).await, sums(pool2.clone()).await);
 }
 
 #[tokio::test]
@@ -399,4 +342,63 @@ async fn an_event_postgres_cannot_store_is_dead_lettered_and_the_rest_applied() 
         .map(|r| r.get(0))
         .collect();
     assert_eq!(names, vec!["after", "before"]);
+}
+
+#[tokio::test]
+async fn metrics_report_applied_events_dead_letters_batches_and_lag() {
+    let env = TestEnv::new().await;
+    let log = connect_log(&env).await;
+    log.jetstream()
+        .publish(
+            format!("{}.entity.component.default.junk", log.prefix()),
+            "garbage".into(),
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    let last = *publish(&log, workload(300)).await.last().unwrap();
+    let pool = migrated_pool(&env).await;
+    let mut registry = prometheus_client::registry::Registry::default();
+    let metrics = catalog_projector::ProjectorMetrics::register(&mut registry);
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let projector =
+        catalog_projector::Projector::new(test_projector_config(), log.clone(), pool.clone())
+            .with_metrics(metrics);
+    let handle = tokio::spawn(projector.run(shutdown.clone()));
+    let text = wait_for("the metrics to show a caught-up projector", WAIT, || {
+        let registry = &registry;
+        async move {
+            let mut text = String::new();
+            prometheus_client::encoding::text::encode(&mut text, registry).unwrap();
+            let caught_up = text.contains(&format!(
+                "catalog_projector_checkpoint{{partition=\"projector\"}} {last}"
+            )) && text
+                .contains(&format!("catalog_projector_stream_last_sequence {last}"))
+                && text.contains("catalog_projector_lag{partition=\"projector\"} 0");
+            caught_up.then_some(text)
+        }
+    })
+    .await;
+    shutdown.cancel();
+    handle.await.unwrap().unwrap();
+    let applied = last - 1;
+    assert!(
+        text.contains(&format!(
+            "catalog_projector_events_applied_total{{partition=\"projector\"}} {applied}"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains("catalog_projector_dead_letters_total{partition=\"projector\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("catalog_projector_batch_size_count"),
+        "{text}"
+    );
+    assert!(
+        text.contains("catalog_projector_apply_seconds_bucket"),
+        "{text}"
+    );
 }

@@ -19,6 +19,28 @@ pub struct PoolError {
 /// Builds a connection pool for a `postgres://` URL. Connections are opened
 /// lazily, on first use.
 pub fn connect_pool(url: &str, max_size: usize) -> Result<Pool, PoolError> {
+    pool_with(url, max_size, None)
+}
+
+/// A pool whose connections see only `schema` (their `search_path`), so that
+/// the read model's unqualified table names resolve there. Used to build a
+/// read model beside the live one. `schema` must be a plain lower-case
+/// identifier.
+pub fn connect_pool_in_schema(url: &str, max_size: usize, schema: &str) -> Result<Pool, PoolError> {
+    if schema.is_empty()
+        || !schema
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+    {
+        return Err(PoolError {
+            url: redact(url),
+            message: format!("schema {schema:?} is not a plain lower-case identifier"),
+        });
+    }
+    pool_with(url, max_size, Some(schema))
+}
+
+fn pool_with(url: &str, max_size: usize, schema: Option<&str>) -> Result<Pool, PoolError> {
     let mut pg: tokio_postgres::Config =
         url.parse().map_err(|e: tokio_postgres::Error| PoolError {
             url: redact(url),
@@ -26,6 +48,9 @@ pub fn connect_pool(url: &str, max_size: usize) -> Result<Pool, PoolError> {
         })?;
     if pg.get_connect_timeout().is_none() {
         pg.connect_timeout(CONNECT_TIMEOUT);
+    }
+    if let Some(schema) = schema {
+        pg.options(format!("-c search_path={schema}"));
     }
     let manager = Manager::from_config(
         pg,

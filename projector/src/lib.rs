@@ -17,6 +17,7 @@ mod locations;
 pub mod metrics;
 pub mod projector;
 pub mod query;
+pub mod rebuild;
 pub mod schema;
 
 pub use config::{MAX_PARTITIONS, ProjectorConfig, partition_of};
