@@ -81,8 +81,13 @@ pub struct EntityRow {
     pub relations: Vec<(String, String)>,
 }
 
-const COLUMNS: &str =
-    "e.entity_ref, e.uid, e.etag, e.entity, e.sequence, e.event_id, e.location, e.updated_at";
+/// The selected columns; the etag is computed (see `ETAG_SQL`).
+fn columns() -> String {
+    format!(
+        "e.entity_ref, e.uid, {}, e.entity, e.sequence, e.event_id, e.location, e.updated_at",
+        catalog_projector::query::ETAG_SQL
+    )
+}
 
 fn row_to_entity(row: &tokio_postgres::Row) -> EntityRow {
     EntityRow {
@@ -133,7 +138,10 @@ pub async fn get_entity(
 ) -> Result<Option<EntityRow>, ApiError> {
     let row = client
         .query_opt(
-            &format!("SELECT {COLUMNS} FROM entities e WHERE e.entity_ref = $1"),
+            &format!(
+                "SELECT {} FROM entities e WHERE e.entity_ref = $1",
+                columns()
+            ),
             &[&entity_ref],
         )
         .await?;
@@ -161,7 +169,7 @@ pub async fn list_entities(
         .await?
         .get(0);
 
-    let mut sql = format!("SELECT {COLUMNS} FROM entities e WHERE {condition}");
+    let mut sql = format!("SELECT {} FROM entities e WHERE {condition}", columns());
     if let Some(after) = after {
         params.push(Box::new(after.to_string()));
         sql.push_str(&format!(" AND e.entity_ref > ${}", params.len()));

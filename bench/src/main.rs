@@ -9,7 +9,6 @@
 //! Needs NATS and PostgreSQL as for the tests (`CATALOG_TEST_NATS_URL`,
 //! `CATALOG_TEST_PG_URL`); uses its own stream and database and removes them.
 
-use std::fmt::Write as _;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -40,80 +39,7 @@ struct Args {
 
 /// Writes `n` entities into `dir`; returns the number of files.
 fn generate(dir: &Path, n: usize, per_file: usize) -> anyhow::Result<usize> {
-    let groups = (n / 50).max(1);
-    let users = n / 10;
-    let domains = (n / 1000).max(1);
-    let systems = (n / 100).max(1);
-    let apis = n / 5;
-    let resources = n / 20;
-    let fixed = groups + users + domains + systems + apis + resources;
-    let components = n.saturating_sub(fixed);
-    let mut docs = Vec::with_capacity(n);
-    for i in 0..groups {
-        let parent = if i == 0 {
-            String::new()
-        } else {
-            format!("  parent: group-{}\n", (i - 1) / 5)
-        };
-        docs.push(format!(
-            "apiVersion: backstage.io/v1alpha1\nkind: Group\nmetadata:\n  name: group-{i}\n  description: Team {i}\nspec:\n  type: team\n{parent}  children: []\n"
-        ));
-    }
-    for i in 0..users {
-        docs.push(format!(
-            "apiVersion: backstage.io/v1alpha1\nkind: User\nmetadata:\n  name: user-{i}\nspec:\n  profile:\n    displayName: User {i}\n    email: user-{i}@example.com\n  memberOf: [group-{}]\n",
-            i % groups
-        ));
-    }
-    for i in 0..domains {
-        docs.push(format!(
-            "apiVersion: backstage.io/v1alpha1\nkind: Domain\nmetadata:\n  name: domain-{i}\nspec:\n  owner: group-{}\n",
-            i % groups
-        ));
-    }
-    for i in 0..systems {
-        docs.push(format!(
-            "apiVersion: backstage.io/v1alpha1\nkind: System\nmetadata:\n  name: system-{i}\nspec:\n  owner: group-{}\n  domain: domain-{}\n",
-            i % groups,
-            i % domains
-        ));
-    }
-    for i in 0..apis {
-        docs.push(format!(
-            "apiVersion: backstage.io/v1alpha1\nkind: API\nmetadata:\n  name: api-{i}\n  tags: [rest]\nspec:\n  type: openapi\n  lifecycle: production\n  owner: group-{}\n  system: system-{}\n  definition: |\n    openapi: 3.0.0\n    info: {{title: api-{i}, version: 1.0.0}}\n    paths: {{}}\n",
-            i % groups,
-            i % systems
-        ));
-    }
-    for i in 0..resources {
-        docs.push(format!(
-            "apiVersion: backstage.io/v1alpha1\nkind: Resource\nmetadata:\n  name: db-{i}\nspec:\n  type: database\n  owner: group-{}\n  system: system-{}\n",
-            i % groups,
-            i % systems
-        ));
-    }
-    for i in 0..components {
-        let mut spec = format!(
-            "  type: service\n  lifecycle: production\n  owner: group-{}\n  system: system-{}\n",
-            i % groups,
-            i % systems
-        );
-        if apis > 0 {
-            writeln!(
-                spec,
-                "  providesApis: [api-{}]\n  consumesApis: [api-{}]",
-                i % apis,
-                (i * 7 + 3) % apis
-            )?;
-        }
-        if resources > 0 {
-            writeln!(spec, "  dependsOn: ['resource:db-{}']", i % resources)?;
-        }
-        docs.push(format!(
-            "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: svc-{i}.v1\n  description: Service {i}\n  tags: [rust, grpc]\n  annotations:\n    example.com/pager: team-{}\nspec:\n{spec}",
-            i % groups
-        ));
-    }
+    let docs = catalog_bench::synthetic::documents(n);
     let mut files = 0;
     for (f, chunk) in docs.chunks(per_file.max(1)).enumerate() {
         std::fs::write(

@@ -17,8 +17,6 @@ ALTER TABLE entities
     ADD COLUMN fields jsonb NOT NULL DEFAULT '{}',
     -- The keys of `fields`, for existence filters (`spec.owner`).
     ADD COLUMN field_keys text[] NOT NULL DEFAULT '{}',
-    -- Order-independent hash of the entity's relation rows; part of the etag.
-    ADD COLUMN relations_hash bigint NOT NULL DEFAULT 0,
     -- Full-text document: names and titles weigh most, then tags, then the
     -- description, then the chosen spec fields. 'simple': no stemming, so
     -- that prefix matching of names behaves predictably.
@@ -49,6 +47,15 @@ CREATE INDEX entities_fields ON entities USING gin ((lower(fields::text)::jsonb)
 CREATE INDEX entities_field_keys ON entities USING gin (field_keys);
 CREATE INDEX entities_search_vector ON entities USING gin (search_vector);
 CREATE INDEX entities_search_text ON entities USING gin (search_text public.gin_trgm_ops);
+
+-- Per source entity, an order-independent hash of its relation rows (see
+-- catalog_projector::apply): with the event id, it makes the entity's etag,
+-- so a relation change changes the etag without rewriting the entity row.
+-- Kept for refs whether or not the entity exists yet.
+CREATE TABLE relation_hashes (
+    source_ref  text PRIMARY KEY,
+    hash        bigint NOT NULL
+);
 
 -- History by entity and time, for "as it was at".
 CREATE INDEX entity_history_ref_time ON entity_history (entity_ref, occurred_at);

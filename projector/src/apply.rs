@@ -276,43 +276,36 @@ async fn apply_current_state(
     let deleted_seqs: Vec<i64> = last_delete.values().map(|s| seq_i64(*s)).collect();
     tx.execute(
         "DELETE FROM entities e USING UNNEST($1::text[], $2::int8[]) AS d(entity_ref, sequence) \
-         WHERE e.entity_ref = d.entity_ref AND e.sequence < d.sequence",
+         WHERE e.entity_ref = d.entity_ref AND e.sequence < d.sequence AND e.entity_ref = ANY($1)",
         &[&deleted_refs, &deleted_seqs],
     )
     .await?;
     tx.execute(
-        "INSERT INTO entities \
-           (entity_ref, uid, kind, namespace, name, spec_type, entity, etag, sequence, event_id, location, \
-            updated_at, fields, field_keys) \
-         SELECT r, id, k, ns, n, t, doc, id::text, s, id, loc, at, f, \
-                ARRAY(SELECT jsonb_object_keys(f)) \
-         FROM UNNEST($1::text[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::jsonb[], \
-                     $8::int8[], $9::text[], $10::timestamptz[], $11::jsonb[]) \
-              AS u(r, id, k, ns, n, t, doc, s, loc, at, f) \
-         ON CONFLICT (entity_ref) DO UPDATE SET \
-           kind = EXCLUDED.kind, namespace = EXCLUDED.namespace, name = EXCLUDED.name, \
-           spec_type = EXCLUDED.spec_type, entity = EXCLUDED.entity, etag = EXCLUDED.etag, \
-           sequence = EXCLUDED.sequence, event_id = EXCLUDED.event_id, location = EXCLUDED.location, \
-           updated_at = EXCLUDED.updated_at, fields = EXCLUDED.fields, field_keys = EXCLUDED.field_keys \
-         WHERE entities.sequence < EXCLUDED.sequence",
-        &[
-            &up.refs, &up.ids, &up.kinds, &up.namespaces, &up.names, &up.types, &up.docs, &up.seqs, &up.locations,
-            &up.times, &up.fields,
-        ],
-    )
-    .await?;
-
-    // Each entity's relations are replaced wholesale by those of its last
-    // version. Every entity on the source side of a row that went or came
-    // gets its etag recomputed.
-    let mut affected: HashSet<String> = up.refs.iter().cloned().collect();
-    let gone = tx
-        .query(
-            "DELETE FROM relations WHERE originating_ref = ANY($1) RETURNING source_ref",
-            &[&touched],
+            "INSERT INTO entities \
+               (entity_ref, uid, kind, namespace, name, spec_type, entity, etag, sequence, event_id, location, \
+                updated_at, fields, field_keys) \
+             SELECT r, id, k, ns, n, t, doc, id::text, s, id, loc, at, f, \
+                    ARRAY(SELECT jsonb_object_keys(f)) \
+             FROM UNNEST($1::text[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::jsonb[], \
+                         $8::int8[], $9::text[], $10::timestamptz[], $11::jsonb[]) \
+                  AS u(r, id, k, ns, n, t, doc, s, loc, at, f) \
+             ON CONFLICT (entity_ref) DO UPDATE SET \
+               kind = EXCLUDED.kind, namespace = EXCLUDED.namespace, name = EXCLUDED.name, \
+               spec_type = EXCLUDED.spec_type, entity = EXCLUDED.entity, \
+               etag = EXCLUDED.etag, \
+               sequence = EXCLUDED.sequence, event_id = EXCLUDED.event_id, location = EXCLUDED.location, \
+               updated_at = EXCLUDED.updated_at, fields = EXCLUDED.fields, field_keys = EXCLUDED.field_keys \
+             WHERE entities.sequence < EXCLUDED.sequence",
+            &[
+                &up.refs, &up.ids, &up.kinds, &up.namespaces, &up.names, &up.types, &up.docs, &up.seqs,
+                &up.locations, &up.times, &up.fields,
+            ],
         )
         .await?;
-    affected.extend(gone.iter().map(|r| r.get::<_, String>(0)));
+
+    // Each entity's relation rows become those of its last version: only
+    // the rows that differ are deleted or inserted, so an update that keeps
+    // its relations writes none.
     let (mut origins, mut sources, mut types, mut targets) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for (r, e) in &last {
@@ -320,29 +313,47 @@ async fn apply_current_state(
             for rel in derive_relations(entity) {
                 origins.push(r.clone());
                 sources.push(rel.source.to_string());
-                types.push(rel.relation.as_str());
+                types.push(rel.relation.as_str().to_string());
                 targets.push(rel.target.to_string());
             }
         }
     }
-    tx.execute(
-        "INSERT INTO relations (originating_ref, source_ref, type, target_ref) \
-         SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[]) ON CONFLICT DO NOTHING",
-        &[&origins, &sources, &types, &targets],
-    )
-    .await?;
-    affected.extend(sources);
-    let mut affected: Vec<String> = affected.into_iter().collect();
-    affected.sort();
-    refresh_etags(tx, &affected).await
+    let gone = tx
+        .query(
+            "DELETE FROM relations r WHERE r.originating_ref = ANY($1) AND NOT EXISTS ( \
+               SELECT 1 FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[]) AS n(o, s, t, g) \
+               WHERE n.o = r.originating_ref AND n.s = r.source_ref AND n.t = r.type AND n.g = r.target_ref) \
+             RETURNING r.source_ref, r.originating_ref, r.type, r.target_ref",
+            &[&touched, &origins, &sources, &types, &targets],
+        )
+        .await?;
+    let came = tx
+        .query(
+            "INSERT INTO relations (originating_ref, source_ref, type, target_ref) \
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[]) ON CONFLICT DO NOTHING \
+             RETURNING source_ref, originating_ref, type, target_ref",
+            &[&origins, &sources, &types, &targets],
+        )
+        .await?;
+    let mut changes = RelationChanges::default();
+    for (rows, sign) in [(&gone, -1), (&came, 1)] {
+        for r in rows {
+            changes.sources.push(r.get(0));
+            changes.signs.push(sign);
+            changes.origins.push(r.get(1));
+            changes.types.push(r.get(2));
+            changes.targets.push(r.get(3));
+        }
+    }
+    apply_relation_deltas(tx, &changes).await
 }
 
 /// Takes a transaction-level advisory lock on every entity this batch can
 /// write: its own entities and the sources of the relation rows it removes or
-/// adds (whose etags it recomputes). Taken first and in one order, so that
-/// projector partitions writing the same entity (an owner and its components
-/// in two partitions) serialise instead of deadlocking, and each computes an
-/// etag from relations the other has committed.
+/// adds (whose relation hashes it updates). Taken first and in one order, so
+/// that projector partitions writing the same entity (an owner and its
+/// components in two partitions) serialise instead of deadlocking, and each
+/// computes from rows the other has committed.
 async fn lock_entities(
     tx: &impl GenericClient,
     touched: &[String],
@@ -375,25 +386,52 @@ async fn lock_entities(
     Ok(())
 }
 
-/// Recomputes the etag of `refs` from their last event and the set of their
-/// relations: `md5(event_id:relations_hash)`, where `relations_hash` is an
-/// order-independent sum over distinct `(type, target)` pairs. A function of
-/// the final state only, so a replay with other batch boundaries yields the
-/// same etags, and any relation change yields a new one.
-async fn refresh_etags(
+/// Relation rows deleted (`-1`) or inserted (`1`) by a batch.
+#[derive(Default)]
+struct RelationChanges {
+    sources: Vec<String>,
+    signs: Vec<i32>,
+    origins: Vec<String>,
+    types: Vec<String>,
+    targets: Vec<String>,
+}
+
+/// `relation_hashes.hash` of an entity is the sum, modulo 2^63 - 1 and kept
+/// in `[0, p)`, of a 64-bit hash of every relation row `(originating, type,
+/// target)` whose source is the entity. A function of the final set of rows
+/// only (replays with other batch boundaries agree), maintained
+/// incrementally: a batch adds the hashes of the rows it inserted and
+/// subtracts those it deleted, so neither a hot-spot owner with many
+/// relations nor the entity row itself is rewritten for a relation change.
+/// The entity's etag is [`crate::query::ETAG_SQL`]: `md5(event_id:hash)`.
+const HASH_OF_ROW: &str = "hashtextextended(o || ' ' || t || ' ' || g, 0)::numeric";
+const HASH_MODULUS: &str = "9223372036854775807";
+
+/// Moves the relation hash of every source whose relation rows changed.
+async fn apply_relation_deltas(
     tx: &impl GenericClient,
-    refs: &[String],
+    changes: &RelationChanges,
 ) -> Result<(), tokio_postgres::Error> {
+    if changes.sources.is_empty() {
+        return Ok(());
+    }
+    let p = HASH_MODULUS;
     tx.execute(
-        "UPDATE entities e SET relations_hash = h.hash, \
-                etag = md5(e.event_id::text || ':' || h.hash::text) \
-         FROM (SELECT a.ref, coalesce(( \
-                 SELECT (sum(hashtextextended(d.type || ' ' || d.target_ref, 0)) % 9223372036854775807)::int8 \
-                 FROM (SELECT DISTINCT type, target_ref FROM relations WHERE source_ref = a.ref) d), 0) AS hash \
-               FROM unnest($1::text[]) AS a(ref)) h \
-         WHERE e.entity_ref = h.ref \
-           AND (e.relations_hash <> h.hash OR e.etag <> md5(e.event_id::text || ':' || h.hash::text))",
-        &[&refs],
+        &format!(
+            "INSERT INTO relation_hashes (source_ref, hash) \
+             SELECT s, (((sum(sign * {HASH_OF_ROW}) % {p}) + {p}) % {p})::int8 \
+             FROM UNNEST($1::text[], $2::int4[], $3::text[], $4::text[], $5::text[]) AS u(s, sign, o, t, g) \
+             GROUP BY s \
+             ON CONFLICT (source_ref) DO UPDATE SET \
+               hash = ((((relation_hashes.hash::numeric + EXCLUDED.hash) % {p}) + {p}) % {p})::int8"
+        ),
+        &[
+            &changes.sources,
+            &changes.signs,
+            &changes.origins,
+            &changes.types,
+            &changes.targets,
+        ],
     )
     .await?;
     Ok(())

@@ -9,7 +9,8 @@
 //!
 //! Messages arrive on one long-lived pull subscription and are grouped into
 //! batches of up to `batch_size`, waiting at most `batch_wait` after the
-//! first. Deliveries carry a gapless consumer sequence; a gap (a delivery
+//! first, and not at all once a delivery reports nothing more pending (so
+//! that at idle an event is applied as soon as it arrives). Deliveries carry a gapless consumer sequence; a gap (a delivery
 //! lost on the way) restarts consumption from the checkpoint rather than
 //! letting the checkpoint move past an event that was never applied.
 //!
@@ -38,7 +39,7 @@ use catalog_eventlog::{
     ensure_dead_letter_stream, publish_dead_letters,
 };
 use deadpool_postgres::Pool;
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -407,18 +408,32 @@ impl Worker {
             .next()
             .await
             .ok_or_else(|| ProjectorError::Nats("the consumer's message stream ended".into()))?;
-        batch.push(self.decode(first)?);
+        let (item, message, consumer_sequence, mut pending) = self.decode(first)?;
+        batch.push((item, message, consumer_sequence));
         let deadline = tokio::time::Instant::now() + self.config().batch_wait();
+        // A delivery that reports nothing more pending on the server is the
+        // last the stream holds for now: take what has already arrived, then
+        // apply at once rather than wait for more.
         while batch.len() < self.config().batch_size() {
-            match tokio::time::timeout_at(deadline, messages.next()).await {
-                Err(_) => break,
-                Ok(None) => {
-                    return Err(ProjectorError::Nats(
-                        "the consumer's message stream ended".into(),
-                    ));
+            let next = if pending > 0 {
+                match tokio::time::timeout_at(deadline, messages.next()).await {
+                    Err(_) => break,
+                    Ok(next) => next,
                 }
-                Ok(Some(message)) => batch.push(self.decode(message)?),
-            }
+            } else {
+                match messages.next().now_or_never() {
+                    None => break,
+                    Some(next) => next,
+                }
+            };
+            let Some(message) = next else {
+                return Err(ProjectorError::Nats(
+                    "the consumer's message stream ended".into(),
+                ));
+            };
+            let (item, message, consumer_sequence, left) = self.decode(message)?;
+            pending = left;
+            batch.push((item, message, consumer_sequence));
         }
         Ok(batch
             .into_iter()
@@ -437,15 +452,21 @@ impl Worker {
     fn decode(
         &self,
         message: Result<Message, MessagesError>,
-    ) -> Result<(BatchItem, Message, u64), ProjectorError> {
+    ) -> Result<(BatchItem, Message, u64, u64), ProjectorError> {
         let message = message.map_err(|e| nats("receiving message")(e.to_string()))?;
         let info = message
             .info()
             .map_err(|e| nats("reading message metadata")(e.to_string()))?;
-        let (sequence, consumer_sequence) = (info.stream_sequence, info.consumer_sequence);
+        let (sequence, consumer_sequence, pending) =
+            (info.stream_sequence, info.consumer_sequence, info.pending);
         let subject = message.subject.to_string();
         if partition_of(&subject, self.config().partitions) != self.partition {
-            return Ok((BatchItem::Foreign { sequence }, message, consumer_sequence));
+            return Ok((
+                BatchItem::Foreign { sequence },
+                message,
+                consumer_sequence,
+                pending,
+            ));
         }
         let prefix = self.log().prefix();
         let decoded = if is_location_subject(prefix, &subject) {
@@ -464,7 +485,7 @@ impl Worker {
                 headers: message.headers.clone(),
             },
         };
-        Ok((item, message, consumer_sequence))
+        Ok((item, message, consumer_sequence, pending))
     }
 }
 

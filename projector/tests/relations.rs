@@ -37,7 +37,13 @@ async fn etag(pool: &Pool, r: &str) -> String {
     pool.get()
         .await
         .unwrap()
-        .query_one("SELECT etag FROM entities WHERE entity_ref = $1", &[&r])
+        .query_one(
+            &format!(
+                "SELECT {} FROM entities e WHERE e.entity_ref = $1",
+                catalog_projector::query::ETAG_SQL
+            ),
+            &[&r],
+        )
         .await
         .unwrap()
         .get(0)

@@ -12,3 +12,9 @@ pub use facets::{FacetCount, facets};
 pub use filter::{Condition, Filter, Key, KeyError};
 pub use history::{Version, as_of, history};
 pub use search::{SearchHit, search};
+
+/// The etag of the entity row `e`, as served: changes with every event of
+/// the entity and with every change to its relations (in either direction),
+/// and depends only on the final state.
+pub const ETAG_SQL: &str = "md5(e.event_id::text || ':' || coalesce(\
+    (SELECT h.hash FROM relation_hashes h WHERE h.source_ref = e.entity_ref), 0)::text)";

@@ -1,0 +1,3 @@
+//! Benchmarks of the catalog: shared pieces of the benchmark binaries.
+
+pub mod synthetic;
