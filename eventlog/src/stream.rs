@@ -9,6 +9,8 @@ use crate::config::EventLogConfig;
 
 /// How long JetStream remembers a `Nats-Msg-Id` for de-duplication.
 pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
+/// Attempts at creating or updating the stream.
+const STREAM_CREATE_ATTEMPTS: u64 = 4;
 /// Largest event accepted by the stream, in bytes.
 pub const MAX_EVENT_BYTES: i32 = 1 << 20;
 
@@ -96,14 +98,26 @@ impl EventLog {
     }
 
     async fn ensure_stream(&self) -> Result<(), EventLogError> {
-        self.js
-            .create_or_update_stream(self.stream_config())
-            .await
-            .map(|_| ())
-            .map_err(|source| EventLogError::Stream {
-                stream: self.config.stream.clone(),
-                source,
-            })
+        // The server can fail a creation transiently (nats-server 2.9 may
+        // race a stream's storage directory against another stream's
+        // deletion): retry a few times before giving up.
+        let mut attempt = 1;
+        loop {
+            match self.js.create_or_update_stream(self.stream_config()).await {
+                Ok(_) => return Ok(()),
+                Err(e) if attempt < STREAM_CREATE_ATTEMPTS => {
+                    tracing::warn!(stream = %self.config.stream, error = %e, attempt, "creating the stream failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
+                    attempt += 1;
+                }
+                Err(source) => {
+                    return Err(EventLogError::Stream {
+                        stream: self.config.stream.clone(),
+                        source,
+                    });
+                }
+            }
+        }
     }
 
     /// The JetStream context.

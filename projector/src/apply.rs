@@ -271,7 +271,35 @@ async fn apply_current_state(
             up.push(r, e, entity);
         }
     }
-    lock_entities(tx, &touched, &last).await?;
+    // The relation rows of the touched entities, before and after. Only this
+    // batch (its partition) writes rows originating from them.
+    let old: HashSet<RelationRow> = tx
+        .query(
+            "SELECT originating_ref, source_ref, type, target_ref FROM relations \
+             WHERE originating_ref = ANY($1)",
+            &[&touched],
+        )
+        .await?
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+        .collect();
+    let mut new: HashSet<RelationRow> = HashSet::new();
+    for (r, e) in &last {
+        if let EntityChange::Upserted { entity, .. } = &e.event.change {
+            for rel in derive_relations(entity) {
+                new.insert((
+                    r.clone(),
+                    rel.source.to_string(),
+                    rel.relation.as_str().to_string(),
+                    rel.target.to_string(),
+                ));
+            }
+        }
+    }
+    let mut lock: HashSet<&String> = touched.iter().collect();
+    lock.extend(old.iter().chain(new.iter()).map(|row| &row.1));
+    lock_entities(tx, lock.into_iter().collect()).await?;
+
     let deleted_refs: Vec<&String> = last_delete.keys().collect();
     let deleted_seqs: Vec<i64> = last_delete.values().map(|s| seq_i64(*s)).collect();
     tx.execute(
@@ -306,44 +334,34 @@ async fn apply_current_state(
     // Each entity's relation rows become those of its last version: only
     // the rows that differ are deleted or inserted, so an update that keeps
     // its relations writes none.
-    let (mut origins, mut sources, mut types, mut targets) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for (r, e) in &last {
-        if let EntityChange::Upserted { entity, .. } = &e.event.change {
-            for rel in derive_relations(entity) {
-                origins.push(r.clone());
-                sources.push(rel.source.to_string());
-                types.push(rel.relation.as_str().to_string());
-                targets.push(rel.target.to_string());
-            }
-        }
-    }
-    let gone = tx
-        .query(
-            "DELETE FROM relations r WHERE r.originating_ref = ANY($1) AND NOT EXISTS ( \
-               SELECT 1 FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[]) AS n(o, s, t, g) \
-               WHERE n.o = r.originating_ref AND n.s = r.source_ref AND n.t = r.type AND n.g = r.target_ref) \
-             RETURNING r.source_ref, r.originating_ref, r.type, r.target_ref",
-            &[&touched, &origins, &sources, &types, &targets],
-        )
-        .await?;
-    let came = tx
-        .query(
-            "INSERT INTO relations (originating_ref, source_ref, type, target_ref) \
-             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[]) ON CONFLICT DO NOTHING \
-             RETURNING source_ref, originating_ref, type, target_ref",
-            &[&origins, &sources, &types, &targets],
-        )
-        .await?;
     let mut changes = RelationChanges::default();
-    for (rows, sign) in [(&gone, -1), (&came, 1)] {
-        for r in rows {
-            changes.sources.push(r.get(0));
-            changes.signs.push(sign);
-            changes.origins.push(r.get(1));
-            changes.types.push(r.get(2));
-            changes.targets.push(r.get(3));
-        }
+    let mut gone = RelationChanges::default();
+    for row in old.difference(&new) {
+        gone.push(row, -1);
+        changes.push(row, -1);
+    }
+    let mut came = RelationChanges::default();
+    for row in new.difference(&old) {
+        came.push(row, 1);
+        changes.push(row, 1);
+    }
+    if !gone.sources.is_empty() {
+        tx.execute(
+            "DELETE FROM relations r \
+             USING UNNEST($1::text[], $2::text[], $3::text[], $4::text[]) AS d(o, s, t, g) \
+             WHERE r.originating_ref = d.o AND r.source_ref = d.s AND r.type = d.t \
+               AND r.target_ref = d.g AND r.originating_ref = ANY($1)",
+            &[&gone.origins, &gone.sources, &gone.types, &gone.targets],
+        )
+        .await?;
+    }
+    if !came.sources.is_empty() {
+        tx.execute(
+            "INSERT INTO relations (originating_ref, source_ref, type, target_ref) \
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[]) ON CONFLICT DO NOTHING",
+            &[&came.origins, &came.sources, &came.types, &came.targets],
+        )
+        .await?;
     }
     apply_relation_deltas(tx, &changes).await
 }
@@ -356,27 +374,8 @@ async fn apply_current_state(
 /// computes from rows the other has committed.
 async fn lock_entities(
     tx: &impl GenericClient,
-    touched: &[String],
-    last: &BTreeMap<String, &DecodedEvent>,
+    refs: Vec<&String>,
 ) -> Result<(), tokio_postgres::Error> {
-    let mut refs: HashSet<String> = touched.iter().cloned().collect();
-    let old = tx
-        .query(
-            "SELECT DISTINCT source_ref FROM relations WHERE originating_ref = ANY($1)",
-            &[&touched],
-        )
-        .await?;
-    refs.extend(old.iter().map(|r| r.get::<_, String>(0)));
-    for e in last.values() {
-        if let EntityChange::Upserted { entity, .. } = &e.event.change {
-            refs.extend(
-                derive_relations(entity)
-                    .iter()
-                    .map(|r| r.source.to_string()),
-            );
-        }
-    }
-    let refs: Vec<String> = refs.into_iter().collect();
     tx.execute(
         "SELECT pg_advisory_xact_lock(k) FROM \
            (SELECT DISTINCT hashtextextended(r, 7) AS k FROM unnest($1::text[]) AS r ORDER BY 1) AS l",
@@ -386,6 +385,9 @@ async fn lock_entities(
     Ok(())
 }
 
+/// A relation row: (originating, source, type, target).
+type RelationRow = (String, String, String, String);
+
 /// Relation rows deleted (`-1`) or inserted (`1`) by a batch.
 #[derive(Default)]
 struct RelationChanges {
@@ -394,6 +396,16 @@ struct RelationChanges {
     origins: Vec<String>,
     types: Vec<String>,
     targets: Vec<String>,
+}
+
+impl RelationChanges {
+    fn push(&mut self, (origin, source, kind, target): &RelationRow, sign: i32) {
+        self.origins.push(origin.clone());
+        self.sources.push(source.clone());
+        self.types.push(kind.clone());
+        self.targets.push(target.clone());
+        self.signs.push(sign);
+    }
 }
 
 /// `relation_hashes.hash` of an entity is the sum, modulo 2^63 - 1 and kept
