@@ -97,3 +97,94 @@ async fn apply_pushes_the_backstage_examples_and_reports_changes() {
     assert!(!stdout.contains("created component"), "{stdout}");
     p.stop().await;
 }
+
+/// `catalog projector` as operators run it: configured by environment,
+/// serving metrics, and stopping cleanly on SIGTERM mid-stream (a batch in
+/// flight is committed or abandoned whole; a restart applies the rest once).
+#[tokio::test]
+async fn the_projector_process_reports_metrics_and_stops_cleanly_on_sigterm() {
+    use catalog_e2e::events::{publish, workload};
+    use catalog_e2e::{connect_log, migrated_pool, start_projector, test_projector_config};
+
+    let env = catalog_test_support::TestEnv::new().await;
+    let log = connect_log(&env).await;
+    let first = *publish(&log, workload(1500)).await.last().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_catalog"))
+        .arg("projector")
+        .env("CATALOG_NATS__URL", &env.nats_url)
+        .env("CATALOG_NATS__STREAM", &env.stream)
+        .env("CATALOG_NATS__SUBJECT_PREFIX", &env.subject_prefix)
+        .env("CATALOG_POSTGRES__URL", &env.pg_url)
+        .env("CATALOG_PROJECTOR__BATCH_SIZE", "20")
+        .env("CATALOG_METRICS__LISTEN", format!("127.0.0.1:{port}"))
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let metrics = format!("http://127.0.0.1:{port}/metrics");
+    catalog_e2e::wait_for(
+        "the projector's metrics to show the first events applied",
+        std::time::Duration::from_secs(60),
+        || {
+            let metrics = metrics.clone();
+            async move {
+                let text = reqwest::get(&metrics).await.ok()?.text().await.ok()?;
+                text.contains(&format!(
+                    "catalog_projector_checkpoint{{partition=\"projector\"}} {first}"
+                ))
+                .then_some(())
+            }
+        },
+    )
+    .await;
+    // More events, and SIGTERM while they are being applied.
+    let last = *publish(&log, workload(1500)).await.last().unwrap();
+    let pid = child.id().unwrap().to_string();
+    let killed = tokio::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .unwrap();
+    assert!(killed.success());
+    let status = tokio::time::timeout(std::time::Duration::from_secs(30), child.wait())
+        .await
+        .expect("the projector stops within 30 s of SIGTERM")
+        .unwrap();
+    assert!(status.success(), "{status}");
+
+    // What was committed is whole: the history holds exactly the events up
+    // to the checkpoint. A restart applies the rest, each event once.
+    let pool = migrated_pool(&env).await;
+    let count = |sql: &'static str| {
+        let pool = pool.clone();
+        async move {
+            let c = pool.get().await.unwrap();
+            c.query_one(sql, &[]).await.unwrap().get::<_, i64>(0)
+        }
+    };
+    let checkpoint = count("SELECT stream_sequence FROM projector_checkpoints").await;
+    assert_eq!(
+        count("SELECT count(*) FROM entity_history").await,
+        checkpoint
+    );
+    let running = start_projector(&log, &pool, test_projector_config());
+    catalog_e2e::wait_for(
+        "the restarted projector to finish",
+        std::time::Duration::from_secs(60),
+        || async move {
+            (count("SELECT stream_sequence FROM projector_checkpoints").await == last as i64)
+                .then_some(())
+        },
+    )
+    .await;
+    running.shutdown.cancel();
+    let _ = running.handle.await;
+    assert_eq!(
+        count("SELECT count(*) FROM entity_history").await,
+        last as i64
+    );
+}

@@ -106,3 +106,23 @@ pub fn delete_group(name: &str) -> EntityEvent {
     e.change = EntityChange::Deleted;
     e
 }
+
+/// A random sequence of `n` upserts and deletes over a few hundred
+/// components and a handful of owner groups (which come and go too), from
+/// `seed` so that a failure can be replayed.
+pub fn random_workload(seed: u64, n: usize) -> Vec<EntityEvent> {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    (0..n)
+        .map(|i| {
+            let component = format!("svc-{}", rng.random_range(0..300));
+            let team = format!("team-{}", rng.random_range(0..9));
+            match rng.random_range(0..100) {
+                0..70 => upsert(&component, &team, i),
+                70..85 => delete(&component),
+                85..95 => group(&team, i),
+                _ => delete_group(&team),
+            }
+        })
+        .collect()
+}

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use catalog_e2e::events::{publish, workload};
+use catalog_e2e::events::{publish, random_workload, workload};
 use catalog_e2e::{connect_log, migrated_pool, start_projector, test_projector_config, wait_for};
 use catalog_projector::ProjectorConfig;
 use catalog_projector::apply::read_checkpoint;
@@ -135,7 +135,9 @@ async fn two_instances_sharing_partitions_build_the_same_model_as_one() {
 async fn a_rebuild_is_identical_to_the_live_model_and_switches_in_under_load() {
     let env = TestEnv::new().await;
     let log = connect_log(&env).await;
-    let seqs = publish(&log, workload(2000)).await;
+    let seed: u64 = rand::random();
+    println!("random workload seed: {seed}");
+    let seqs = publish(&log, random_workload(seed, 3000)).await;
     let last = *seqs.last().unwrap();
     let pool = migrated_pool(&env).await;
     let config = test_projector_config();

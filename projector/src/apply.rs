@@ -83,6 +83,12 @@ pub async fn apply_batch(
     mut items: Vec<BatchItem>,
 ) -> Result<ApplyOutcome, tokio_postgres::Error> {
     let tx = client.transaction().await?;
+    // Every statement of a batch reads or writes rows by key. While a table
+    // grows fast (a first load, a rebuild) its statistics lag, and the
+    // planner can think a sequential scan of what is by now millions of rows
+    // cheap, or compile a tiny statement with JIT; neither is ever right here.
+    tx.batch_execute("SET LOCAL enable_seqscan = off; SET LOCAL jit = off")
+        .await?;
     tx.execute(
         "INSERT INTO projector_checkpoints (consumer, stream_sequence) VALUES ($1, 0) ON CONFLICT DO NOTHING",
         &[&consumer],

@@ -71,6 +71,34 @@ fn pool_with(url: &str, max_size: usize, schema: Option<&str>) -> Result<Pool, P
         })
 }
 
+/// A PostgreSQL error with the server's message and SQLSTATE, which the
+/// error's own `Display` ("db error") leaves out.
+pub fn describe(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => {
+            let mut text = format!("{} (SQLSTATE {})", db.message(), db.code().code());
+            if let Some(detail) = db.detail() {
+                text.push_str(&format!(": {detail}"));
+            }
+            text
+        }
+        None => match std::error::Error::source(e) {
+            Some(source) => format!("{e}: {source}"),
+            None => e.to_string(),
+        },
+    }
+}
+
+/// A pool error, with the server's message when PostgreSQL refused.
+pub fn describe_pool(e: &deadpool_postgres::PoolError) -> String {
+    match e {
+        deadpool_postgres::PoolError::Backend(e) => {
+            format!("connecting to PostgreSQL: {}", describe(e))
+        }
+        other => other.to_string(),
+    }
+}
+
 /// The URL with any password replaced, for messages.
 pub fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {

@@ -208,10 +208,10 @@ impl Worker {
             .pool
             .get()
             .await
-            .map_err(|e| ProjectorError::Postgres(e.to_string()))?;
+            .map_err(|e| ProjectorError::Postgres(crate::db::describe_pool(&e)))?;
         read_checkpoint(&**client, &self.name)
             .await
-            .map_err(|e| ProjectorError::Postgres(e.to_string()))
+            .map_err(|e| ProjectorError::Postgres(crate::db::describe(&e)))
     }
 
     /// Recreates the durable consumer positioned just after the checkpoint.
@@ -386,7 +386,7 @@ impl Worker {
                 .pool
                 .get()
                 .await
-                .map_err(|e| ApplyError::Pool(e.to_string()))?;
+                .map_err(|e| ApplyError::Pool(crate::db::describe_pool(&e)))?;
             match apply_batch(&mut client, &self.name, items.clone()).await {
                 Err(e) if attempt < CONFLICT_ATTEMPTS && is_conflict(&e) => {
                     tracing::debug!(partition = %self.name, error = %e, attempt, "batch aborted by a conflict; retrying");
@@ -518,7 +518,7 @@ impl std::fmt::Display for ApplyError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Pool(e) => write!(f, "no PostgreSQL connection: {e}"),
-            Self::Db(e) => write!(f, "{e}"),
+            Self::Db(e) => write!(f, "{}", crate::db::describe(e)),
         }
     }
 }

@@ -56,7 +56,7 @@ pub enum RebuildError {
 }
 
 fn pg(context: &str) -> impl Fn(tokio_postgres::Error) -> RebuildError + '_ {
-    move |e| RebuildError::Postgres(format!("{context}: {e}"))
+    move |e| RebuildError::Postgres(format!("{context}: {}", crate::db::describe(&e)))
 }
 
 /// How far a rebuild has come.
@@ -124,7 +124,7 @@ pub async fn rebuild(
         let client = live
             .get()
             .await
-            .map_err(|e| RebuildError::Postgres(e.to_string()))?;
+            .map_err(|e| RebuildError::Postgres(crate::db::describe_pool(&e)))?;
         client
             .batch_execute(&format!("CREATE SCHEMA {target_schema}"))
             .await
@@ -212,7 +212,7 @@ async fn build_and_switch(
             &**pool
                 .get()
                 .await
-                .map_err(|e| RebuildError::Postgres(e.to_string()))?,
+                .map_err(|e| RebuildError::Postgres(crate::db::describe_pool(&e)))?,
         )
         .await?;
         switch(live, &replay, target_schema, stamp).await
@@ -225,7 +225,7 @@ async fn build_and_switch(
     let client = live
         .get()
         .await
-        .map_err(|e| RebuildError::Postgres(e.to_string()))?;
+        .map_err(|e| RebuildError::Postgres(crate::db::describe_pool(&e)))?;
     client
         .batch_execute(&format!("DROP SCHEMA IF EXISTS {target_schema} CASCADE"))
         .await
@@ -272,7 +272,7 @@ impl Replay {
             .pool
             .get()
             .await
-            .map_err(|e| RebuildError::Postgres(e.to_string()))?;
+            .map_err(|e| RebuildError::Postgres(crate::db::describe_pool(&e)))?;
         let mut min = u64::MAX;
         for name in self.names.iter() {
             let cp = read_checkpoint(&**client, name)
@@ -353,7 +353,7 @@ async fn switch(
     let mut client = live
         .get()
         .await
-        .map_err(|e| RebuildError::Postgres(e.to_string()))?;
+        .map_err(|e| RebuildError::Postgres(crate::db::describe_pool(&e)))?;
     let new_tables = tables(&**client, target_schema).await?;
     let live_tables: Vec<String> = tables(&**client, "public")
         .await?

@@ -22,19 +22,36 @@ pub async fn migrate(pool: &Pool) -> Result<(), SchemaError> {
     let mut conn = pool
         .get()
         .await
-        .map_err(|e| SchemaError::Connect(e.to_string()))?;
+        .map_err(|e| SchemaError::Connect(crate::db::describe_pool(&e)))?;
     conn.execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
         .await
-        .map_err(|e| SchemaError::Migrate(e.to_string()))?;
+        .map_err(|e| SchemaError::Migrate(crate::db::describe(&e)))?;
     let client: &mut tokio_postgres::Client = &mut conn;
     let result = migrations::runner().run_async(client).await;
     let unlock = conn
         .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
         .await;
-    let report = result.map_err(|e| SchemaError::Migrate(e.to_string()))?;
-    unlock.map_err(|e| SchemaError::Migrate(e.to_string()))?;
+    let report = result.map_err(|e| SchemaError::Migrate(with_sources(&e)))?;
+    unlock.map_err(|e| SchemaError::Migrate(crate::db::describe(&e)))?;
     for m in report.applied_migrations() {
         tracing::info!(migration = %m, "applied read-model migration");
     }
     Ok(())
+}
+
+/// An error and its sources, one after the other.
+fn with_sources(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let more = match s.downcast_ref::<tokio_postgres::Error>() {
+            Some(pg) => crate::db::describe(pg),
+            None => s.to_string(),
+        };
+        if !text.contains(&more) {
+            text.push_str(&format!(": {more}"));
+        }
+        source = s.source();
+    }
+    text
 }
