@@ -218,4 +218,11 @@ async fn a_rebuild_is_identical_to_the_live_model_and_switches_in_under_load() {
         .unwrap()
         .get(0);
     assert_eq!(schemas, 1, "the first rebuild's kept previous tables only");
+    // Only the live projector's consumer is left on the stream.
+    let stream = log.stream().await.unwrap();
+    let consumers: Vec<String> = {
+        use futures::TryStreamExt;
+        stream.consumer_names().try_collect().await.unwrap()
+    };
+    assert_eq!(consumers, vec!["projector".to_string()]);
 }

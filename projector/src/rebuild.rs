@@ -142,6 +142,15 @@ pub async fn rebuild(
         started,
     )
     .await;
+    // The replay's consumers are of no use once it is over.
+    if let Ok(stream) = log.stream().await {
+        for p in 0..config.partitions {
+            let name = format!("{}-{}", replay_prefix(&stamp), config.partition_name(p));
+            if let Err(e) = stream.delete_consumer(&name).await {
+                tracing::debug!(consumer = %name, error = %e, "deleting a rebuild consumer");
+            }
+        }
+    }
     if result.is_err()
         && let Ok(client) = live.get().await
     {
@@ -182,7 +191,7 @@ async fn build_and_switch(
     replay_config.dead_letter_subject = false;
     let stop = CancellationToken::new();
     let projector = Projector::new(replay_config, log.clone(), pool.clone())
-        .with_consumer_prefix(&format!("rebuild-{stamp}"));
+        .with_consumer_prefix(&replay_prefix(stamp));
     let task = tokio::spawn(projector.run(stop.clone()));
     let replay = Replay {
         pool: pool.clone(),
@@ -255,6 +264,11 @@ async fn build_and_switch(
         elapsed: started.elapsed(),
         previous: options.keep_previous.then_some(previous),
     })
+}
+
+/// Prefix of the replay's NATS consumer names.
+fn replay_prefix(stamp: &str) -> String {
+    format!("rebuild-{stamp}")
 }
 
 /// The replaying projector.
