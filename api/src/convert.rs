@@ -110,3 +110,99 @@ pub fn entity_to_proto(row: EntityRow) -> pb::Entity {
         }),
     }
 }
+
+fn timestamp(t: chrono::DateTime<chrono::Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: t.timestamp(),
+        nanos: i32::try_from(t.timestamp_subsec_nanos()).unwrap_or(0),
+    }
+}
+
+/// A highlight with `MATCH_START`/`MATCH_END` markers as plain-text segments.
+pub fn highlight_segments(text: &str) -> Vec<pb::HighlightSegment> {
+    use catalog_projector::query::search::{MATCH_END, MATCH_START};
+    let mut out = Vec::new();
+    let mut current = String::new();
+    let mut matched = false;
+    for c in text.chars() {
+        let toggle = (c == MATCH_START && !matched) || (c == MATCH_END && matched);
+        if toggle {
+            if !current.is_empty() {
+                out.push(pb::HighlightSegment {
+                    text: std::mem::take(&mut current),
+                    matched,
+                });
+            }
+            matched = !matched;
+        } else if c != MATCH_START && c != MATCH_END {
+            current.push(c);
+        }
+    }
+    if !current.is_empty() {
+        out.push(pb::HighlightSegment {
+            text: current,
+            matched,
+        });
+    }
+    out
+}
+
+/// A stored version with what changed from `previous`.
+pub fn version_to_proto(
+    version: catalog_projector::query::Version,
+    previous: Option<&catalog_projector::query::Version>,
+) -> pb::EntityVersion {
+    use catalog_model::diff::{FieldChangeKind, diff};
+    let previous_entity = previous.and_then(|p| p.entity.as_ref());
+    let (change, changes) = match (&version.entity, previous_entity) {
+        (None, _) => (pb::ChangeKind::Deleted, Vec::new()),
+        (Some(_), None) => (pb::ChangeKind::Created, Vec::new()),
+        (Some(now), Some(before)) => (
+            pb::ChangeKind::Updated,
+            diff(before, now)
+                .into_iter()
+                .map(|c| pb::FieldChange {
+                    path: c.path,
+                    kind: match c.kind {
+                        FieldChangeKind::Added => pb::FieldChangeKind::Added,
+                        FieldChangeKind::Removed => pb::FieldChangeKind::Removed,
+                        FieldChangeKind::Changed => pb::FieldChangeKind::Changed,
+                    } as i32,
+                    old_value: c.old.as_ref().map(catalog_proto::json_to_value),
+                    new_value: c.new.as_ref().map(catalog_proto::json_to_value),
+                })
+                .collect(),
+        ),
+    };
+    pb::EntityVersion {
+        sequence: version.sequence,
+        event_id: version.event_id.to_string(),
+        time: Some(timestamp(version.occurred_at)),
+        producer: version.producer,
+        location: version.location,
+        change: change as i32,
+        entity: version.entity.as_ref().map(json_to_struct),
+        content_hash: version.content_hash.unwrap_or_default(),
+        changes,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn highlights_become_text_segments() {
+        let s = highlight_segments("The \u{2}artist\u{3} lookup \u{2}svc\u{3}");
+        let parts: Vec<(&str, bool)> = s.iter().map(|p| (p.text.as_str(), p.matched)).collect();
+        assert_eq!(
+            parts,
+            vec![
+                ("The ", false),
+                ("artist", true),
+                (" lookup ", false),
+                ("svc", true)
+            ]
+        );
+    }
+}

@@ -156,11 +156,16 @@ pub async fn get_entity(
 pub async fn list_entities(
     client: &impl GenericClient,
     filter: &Filter,
+    text: Option<&str>,
     after: Option<&str>,
     limit: usize,
 ) -> Result<(Vec<EntityRow>, u64), ApiError> {
     let mut params = Params::new();
-    let condition = filter.to_sql(&mut params);
+    let mut condition = filter.to_sql(&mut params);
+    if let Some(text) = text {
+        let (matches, _) = catalog_projector::query::search::search_sql(text, &mut params);
+        condition = format!("{condition} AND {matches}");
+    }
     let total: i64 = client
         .query_one(
             &format!("SELECT count(*) FROM entities e WHERE {condition}"),
@@ -180,4 +185,45 @@ pub async fn list_entities(
     let mut rows: Vec<EntityRow> = rows.iter().map(row_to_entity).collect();
     attach_relations(client, &mut rows).await?;
     Ok((rows, u64::try_from(total).unwrap_or(0)))
+}
+
+/// Entities by canonical ref, keyed by ref (missing ones absent).
+pub async fn get_entities(
+    client: &impl GenericClient,
+    refs: &[String],
+) -> Result<HashMap<String, EntityRow>, ApiError> {
+    if refs.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows = client
+        .query(
+            &format!(
+                "SELECT {} FROM entities e WHERE e.entity_ref = ANY($1)",
+                columns()
+            ),
+            &[&refs],
+        )
+        .await?;
+    let mut rows: Vec<EntityRow> = rows.iter().map(row_to_entity).collect();
+    attach_relations(client, &mut rows).await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| (r.entity_ref.clone(), r))
+        .collect())
+}
+
+/// One entity by uid.
+pub async fn get_entity_by_uid(
+    client: &impl GenericClient,
+    uid: Uuid,
+) -> Result<Option<EntityRow>, ApiError> {
+    let row = client
+        .query_opt(
+            &format!("SELECT {} FROM entities e WHERE e.uid = $1", columns()),
+            &[&uid],
+        )
+        .await?;
+    let mut rows: Vec<EntityRow> = row.iter().map(row_to_entity).collect();
+    attach_relations(client, &mut rows).await?;
+    Ok(rows.pop())
 }

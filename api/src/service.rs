@@ -6,7 +6,7 @@ use catalog_proto::v1::catalog_service_server::CatalogService;
 use deadpool_postgres::Pool;
 use tonic::{Request, Response, Status};
 
-use crate::convert::entity_to_proto;
+use crate::convert::{entity_to_proto, highlight_segments, version_to_proto};
 use crate::error::ApiError;
 use crate::page_token::{PageTokens, fingerprint};
 use crate::query;
@@ -15,6 +15,27 @@ use crate::query;
 pub const DEFAULT_PAGE_SIZE: usize = 100;
 /// Largest page size.
 pub const MAX_PAGE_SIZE: usize = 1000;
+/// Most refs in one `BatchGetEntities`.
+pub const MAX_BATCH: usize = 1000;
+/// Search hits when the request gives no page size, and the most.
+pub const DEFAULT_SEARCH_HITS: usize = 20;
+pub const MAX_SEARCH_HITS: usize = 100;
+
+/// `requested` as a page size: 0 means `default`, more than `max` is refused.
+fn page_size(field: &str, requested: u32, default: usize, max: usize) -> Result<usize, ApiError> {
+    match usize::try_from(requested).unwrap_or(usize::MAX) {
+        0 => Ok(default),
+        n if n > max => Err(ApiError::InvalidArgument(format!(
+            "{field} {n} is larger than the maximum of {max}"
+        ))),
+        n => Ok(n),
+    }
+}
+
+fn parse_ref(field: &str, text: &str) -> Result<EntityRef, ApiError> {
+    text.parse()
+        .map_err(|e| ApiError::InvalidArgument(format!("{field} {text:?}: {e}")))
+}
 
 /// The service implementation.
 #[derive(Clone)]
@@ -35,16 +56,240 @@ impl CatalogApi {
         &self,
         req: pb::GetEntityRequest,
     ) -> Result<pb::GetEntityResponse, ApiError> {
-        let entity_ref: EntityRef = req
-            .entity_ref
-            .parse()
-            .map_err(|e| ApiError::InvalidArgument(format!("entity_ref: {e}")))?;
         let client = self.pool.get().await?;
-        let row = query::get_entity(&**client, &entity_ref.to_string())
-            .await?
-            .ok_or_else(|| ApiError::NotFound(format!("no entity {entity_ref}")))?;
+        let row = match (req.entity_ref.is_empty(), req.uid.is_empty()) {
+            (false, true) => {
+                let entity_ref = parse_ref("entity_ref", &req.entity_ref)?;
+                query::get_entity(&**client, &entity_ref.to_string())
+                    .await?
+                    .ok_or_else(|| ApiError::NotFound(format!("no entity {entity_ref}")))?
+            }
+            (true, false) => {
+                let uid = uuid::Uuid::parse_str(&req.uid).map_err(|e| {
+                    ApiError::InvalidArgument(format!("uid {:?} is not a UUID: {e}", req.uid))
+                })?;
+                query::get_entity_by_uid(&**client, uid)
+                    .await?
+                    .ok_or_else(|| ApiError::NotFound(format!("no entity with uid {uid}")))?
+            }
+            (true, true) => {
+                return Err(ApiError::InvalidArgument(
+                    "one of entity_ref and uid is required".into(),
+                ));
+            }
+            (false, false) => {
+                return Err(ApiError::InvalidArgument(
+                    "entity_ref and uid cannot both be set".into(),
+                ));
+            }
+        };
         Ok(pb::GetEntityResponse {
             entity: Some(entity_to_proto(row)),
+        })
+    }
+
+    async fn batch_get_entities(
+        &self,
+        req: pb::BatchGetEntitiesRequest,
+    ) -> Result<pb::BatchGetEntitiesResponse, ApiError> {
+        if req.entity_refs.len() > MAX_BATCH {
+            return Err(ApiError::InvalidArgument(format!(
+                "entity_refs has {} refs; at most {MAX_BATCH} are allowed",
+                req.entity_refs.len()
+            )));
+        }
+        let parsed: Vec<Result<String, String>> = req
+            .entity_refs
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                r.parse::<EntityRef>()
+                    .map(|r| r.to_string())
+                    .map_err(|e| format!("entity_refs[{i}] {r:?}: {e}"))
+            })
+            .collect();
+        let wanted: Vec<String> = parsed.iter().flatten().cloned().collect();
+        let client = self.pool.get().await?;
+        let found = query::get_entities(&**client, &wanted).await?;
+        let items = req
+            .entity_refs
+            .into_iter()
+            .zip(parsed)
+            .map(|(asked, parsed)| {
+                let (entity, error) = match parsed {
+                    Err(message) => (
+                        None,
+                        Some(pb::ItemError {
+                            code: tonic::Code::InvalidArgument as i32,
+                            message,
+                        }),
+                    ),
+                    Ok(canonical) => match found.get(&canonical) {
+                        Some(row) => (Some(entity_to_proto(row.clone())), None),
+                        None => (
+                            None,
+                            Some(pb::ItemError {
+                                code: tonic::Code::NotFound as i32,
+                                message: format!("no entity {canonical}"),
+                            }),
+                        ),
+                    },
+                };
+                pb::BatchGetEntitiesItem {
+                    entity_ref: asked,
+                    entity,
+                    error,
+                }
+            })
+            .collect();
+        Ok(pb::BatchGetEntitiesResponse { items })
+    }
+
+    async fn search_entities(
+        &self,
+        req: pb::SearchEntitiesRequest,
+    ) -> Result<pb::SearchEntitiesResponse, ApiError> {
+        let text = search_text("query", &req.query)?.ok_or_else(|| {
+            ApiError::InvalidArgument("query is empty; give the text to search for".into())
+        })?;
+        let limit = page_size(
+            "page_size",
+            req.page_size,
+            DEFAULT_SEARCH_HITS,
+            MAX_SEARCH_HITS,
+        )?;
+        let filter = query::parse_filter(req.filter.as_ref())?;
+        let client = self.pool.get().await?;
+        let hits = catalog_projector::query::search(&**client, text, &filter, limit).await?;
+        let refs: Vec<String> = hits.iter().map(|h| h.entity_ref.clone()).collect();
+        let mut rows = query::get_entities(&**client, &refs).await?;
+        Ok(pb::SearchEntitiesResponse {
+            hits: hits
+                .into_iter()
+                .filter_map(|h| {
+                    rows.remove(&h.entity_ref).map(|row| pb::SearchHit {
+                        entity: Some(entity_to_proto(row)),
+                        rank: h.rank,
+                        highlight: highlight_segments(&h.highlight),
+                    })
+                })
+                .collect(),
+        })
+    }
+
+    async fn get_facets(
+        &self,
+        req: pb::GetFacetsRequest,
+    ) -> Result<pb::GetFacetsResponse, ApiError> {
+        use catalog_projector::query::{Key, facets::MAX_FACETS};
+        if req.facets.is_empty() {
+            return Err(ApiError::InvalidArgument(
+                "facets is empty; name at least one field path".into(),
+            ));
+        }
+        if req.facets.len() > MAX_FACETS {
+            return Err(ApiError::InvalidArgument(format!(
+                "facets has {} paths; at most {MAX_FACETS} are allowed",
+                req.facets.len()
+            )));
+        }
+        let keys = req
+            .facets
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                Key::parse(f)
+                    .map_err(|e| ApiError::InvalidArgument(format!("facets[{i}] {f:?} {e}")))
+            })
+            .collect::<Result<Vec<Key>, ApiError>>()?;
+        let filter = query::parse_filter(req.filter.as_ref())?;
+        let client = self.pool.get().await?;
+        let counts = catalog_projector::query::facets(&**client, &keys, &filter).await?;
+        Ok(pb::GetFacetsResponse {
+            facets: counts
+                .into_iter()
+                .map(|(key, values)| {
+                    (
+                        key,
+                        pb::FacetValues {
+                            values: values
+                                .into_iter()
+                                .map(|v| pb::FacetCount {
+                                    value: v.value,
+                                    count: v.count,
+                                })
+                                .collect(),
+                        },
+                    )
+                })
+                .collect(),
+        })
+    }
+
+    async fn get_entity_history(
+        &self,
+        req: pb::GetEntityHistoryRequest,
+    ) -> Result<pb::GetEntityHistoryResponse, ApiError> {
+        use catalog_projector::query::{as_of, before, history};
+        let entity_ref = parse_ref("entity_ref", &req.entity_ref)?.to_string();
+        let limit = page_size("page_size", req.page_size, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)?;
+        let client = self.pool.get().await?;
+        if let Some(at) = req.as_of {
+            if !req.page_token.is_empty() {
+                return Err(ApiError::InvalidArgument(
+                    "as_of and page_token cannot both be set".into(),
+                ));
+            }
+            let at =
+                chrono::DateTime::from_timestamp(at.seconds, u32::try_from(at.nanos).unwrap_or(0))
+                    .ok_or_else(|| ApiError::InvalidArgument("as_of is out of range".into()))?;
+            let Some(version) = as_of(&**client, &entity_ref, at).await? else {
+                return Ok(pb::GetEntityHistoryResponse::default());
+            };
+            let previous = before(&**client, &entity_ref, version.sequence).await?;
+            return Ok(pb::GetEntityHistoryResponse {
+                versions: vec![version_to_proto(version, previous.as_ref())],
+                next_page_token: String::new(),
+            });
+        }
+        let query_id = fingerprint(&format!("history:{entity_ref}"));
+        let after = if req.page_token.is_empty() {
+            0
+        } else {
+            self.tokens
+                .decode(&query_id, &req.page_token)
+                .map_err(|e| ApiError::InvalidArgument(e.to_string()))?
+                .parse::<u64>()
+                .map_err(|_| ApiError::InvalidArgument("page_token is not valid".into()))?
+        };
+        let mut versions = history(&**client, &entity_ref, after, limit + 1).await?;
+        if versions.is_empty() && after == 0 {
+            return Err(ApiError::NotFound(format!(
+                "no entity {entity_ref} has ever existed"
+            )));
+        }
+        let next_page_token = if versions.len() > limit {
+            versions.truncate(limit);
+            versions
+                .last()
+                .map(|v| self.tokens.encode(&query_id, &v.sequence.to_string()))
+                .unwrap_or_default()
+        } else {
+            String::new()
+        };
+        let mut previous = match versions.first() {
+            Some(first) => before(&**client, &entity_ref, first.sequence).await?,
+            None => None,
+        };
+        let mut out = Vec::with_capacity(versions.len());
+        for v in versions {
+            let proto = version_to_proto(v.clone(), previous.as_ref());
+            previous = Some(v);
+            out.push(proto);
+        }
+        Ok(pb::GetEntityHistoryResponse {
+            versions: out,
+            next_page_token,
         })
     }
 
@@ -53,16 +298,12 @@ impl CatalogApi {
         req: pb::ListEntitiesRequest,
     ) -> Result<pb::ListEntitiesResponse, ApiError> {
         let filter = query::parse_filter(req.filter.as_ref())?;
-        let page_size = match usize::try_from(req.page_size).unwrap_or(usize::MAX) {
-            0 => DEFAULT_PAGE_SIZE,
-            n if n > MAX_PAGE_SIZE => {
-                return Err(ApiError::InvalidArgument(format!(
-                    "page_size {n} is larger than the maximum of {MAX_PAGE_SIZE}"
-                )));
-            }
-            n => n,
-        };
-        let query_id = fingerprint(&filter.canonical());
+        let page_size = page_size("page_size", req.page_size, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)?;
+        let text = search_text("query", &req.query)?;
+        let query_id = fingerprint(&match text {
+            None => filter.canonical(),
+            Some(text) => format!("{}\u{0}query={text}", filter.canonical()),
+        });
         let after = if req.page_token.is_empty() {
             None
         } else {
@@ -74,7 +315,7 @@ impl CatalogApi {
         };
         let client = self.pool.get().await?;
         let (mut rows, total) =
-            query::list_entities(&**client, &filter, after.as_deref(), page_size).await?;
+            query::list_entities(&**client, &filter, text, after.as_deref(), page_size).await?;
         let next_page_token = if rows.len() > page_size {
             rows.truncate(page_size);
             rows.last()
@@ -91,8 +332,67 @@ impl CatalogApi {
     }
 }
 
+/// A search text: trimmed, `None` when empty, refused when too long or
+/// holding a NUL.
+fn search_text<'a>(field: &str, text: &'a str) -> Result<Option<&'a str>, ApiError> {
+    use catalog_projector::query::search::MAX_QUERY_CHARS;
+    let text = text.trim();
+    if text.chars().count() > MAX_QUERY_CHARS {
+        return Err(ApiError::InvalidArgument(format!(
+            "{field} has {} characters; at most {MAX_QUERY_CHARS} are allowed",
+            text.chars().count()
+        )));
+    }
+    if text.contains('\0') {
+        return Err(ApiError::InvalidArgument(format!(
+            "{field} contains a NUL character"
+        )));
+    }
+    Ok((!text.is_empty()).then_some(text))
+}
+
 #[tonic::async_trait]
 impl CatalogService for CatalogApi {
+    #[tracing::instrument(skip_all, fields(rpc = "BatchGetEntities"))]
+    async fn batch_get_entities(
+        &self,
+        request: Request<pb::BatchGetEntitiesRequest>,
+    ) -> Result<Response<pb::BatchGetEntitiesResponse>, Status> {
+        Ok(Response::new(
+            CatalogApi::batch_get_entities(self, request.into_inner()).await?,
+        ))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc = "SearchEntities"))]
+    async fn search_entities(
+        &self,
+        request: Request<pb::SearchEntitiesRequest>,
+    ) -> Result<Response<pb::SearchEntitiesResponse>, Status> {
+        Ok(Response::new(
+            CatalogApi::search_entities(self, request.into_inner()).await?,
+        ))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc = "GetFacets"))]
+    async fn get_facets(
+        &self,
+        request: Request<pb::GetFacetsRequest>,
+    ) -> Result<Response<pb::GetFacetsResponse>, Status> {
+        Ok(Response::new(
+            CatalogApi::get_facets(self, request.into_inner()).await?,
+        ))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc = "GetEntityHistory", entity_ref = %request.get_ref().entity_ref))]
+    async fn get_entity_history(
+        &self,
+        request: Request<pb::GetEntityHistoryRequest>,
+    ) -> Result<Response<pb::GetEntityHistoryResponse>, Status> {
+        Ok(Response::new(
+            CatalogApi::get_entity_history(self, request.into_inner()).await?,
+        ))
+    }
+
     #[tracing::instrument(skip_all, fields(rpc = "GetEntity", entity_ref = %request.get_ref().entity_ref))]
     async fn get_entity(
         &self,

@@ -58,6 +58,7 @@ async fn total(grpc: &mut CatalogServiceClient<Channel>) -> anyhow::Result<u64> 
             filter: None,
             page_size: 1,
             page_token: String::new(),
+            ..Default::default()
         })
         .await?;
     Ok(res.into_inner().total_size)

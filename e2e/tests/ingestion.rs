@@ -19,6 +19,7 @@ async fn entity(p: &Pipeline, r: &str) -> Option<pb::Entity> {
     let mut g = p.grpc().await;
     g.get_entity(pb::GetEntityRequest {
         entity_ref: r.into(),
+        ..Default::default()
     })
     .await
     .ok()?

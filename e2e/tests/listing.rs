@@ -46,6 +46,7 @@ async fn pages_cover_every_match_once_and_tokens_are_bound_to_their_query() {
                 filter: filter("kind", &["COMPONENT"]),
                 page_size: 7,
                 page_token: token,
+                ..Default::default()
             })
             .await
             .unwrap()
@@ -67,6 +68,7 @@ async fn pages_cover_every_match_once_and_tokens_are_bound_to_their_query() {
             filter: filter("kind", &["component"]),
             page_size: 5,
             page_token: String::new(),
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -76,6 +78,7 @@ async fn pages_cover_every_match_once_and_tokens_are_bound_to_their_query() {
             filter: filter("kind", &["group"]),
             page_size: 5,
             page_token: first.next_page_token.clone(),
+            ..Default::default()
         })
         .await
         .unwrap_err();
@@ -90,6 +93,7 @@ async fn pages_cover_every_match_once_and_tokens_are_bound_to_their_query() {
             filter: None,
             page_size: 5,
             page_token: "bm90LWEtdG9rZW4".into(),
+            ..Default::default()
         })
         .await
         .unwrap_err();
@@ -101,6 +105,7 @@ async fn pages_cover_every_match_once_and_tokens_are_bound_to_their_query() {
             filter: filter("spec.type", &["Website"]),
             page_size: 100,
             page_token: String::new(),
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -119,6 +124,7 @@ async fn bad_filters_and_page_sizes_are_rejected_with_the_offending_part_named()
             filter: filter("spec.'; DROP TABLE entities; --", &["x"]),
             page_size: 0,
             page_token: String::new(),
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -129,6 +135,7 @@ async fn bad_filters_and_page_sizes_are_rejected_with_the_offending_part_named()
             filter: filter("relations.ownz", &["group:default/x"]),
             page_size: 0,
             page_token: String::new(),
+            ..Default::default()
         })
         .await
         .unwrap_err();
@@ -144,6 +151,7 @@ async fn bad_filters_and_page_sizes_are_rejected_with_the_offending_part_named()
             filter: None,
             page_size: 5000,
             page_token: String::new(),
+            ..Default::default()
         })
         .await
         .unwrap_err();

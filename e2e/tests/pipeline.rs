@@ -46,6 +46,7 @@ async fn get(
 ) -> Result<pb::Entity, tonic::Status> {
     grpc.get_entity(pb::GetEntityRequest {
         entity_ref: r.into(),
+        ..Default::default()
     })
     .await
     .map(|r| r.into_inner().entity.unwrap_or_default())

@@ -118,6 +118,7 @@ async fn apply_publishes_changes_once_and_respects_ownership() {
             let e = g
                 .get_entity(pb::GetEntityRequest {
                     entity_ref: "component:default/checkout".into(),
+                    ..Default::default()
                 })
                 .await
                 .ok()?;
@@ -160,6 +161,7 @@ async fn apply_publishes_changes_once_and_respects_ownership() {
             let e = g
                 .get_entity(pb::GetEntityRequest {
                     entity_ref: "component:default/cart".into(),
+                    ..Default::default()
                 })
                 .await
                 .err()?;

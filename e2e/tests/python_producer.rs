@@ -56,6 +56,7 @@ async fn python_example_publishes_an_event_the_catalog_applies() {
             async move {
                 g.get_entity(pb::GetEntityRequest {
                     entity_ref: "component:default/py.service".into(),
+                    ..Default::default()
                 })
                 .await
                 .ok()?

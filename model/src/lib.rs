@@ -7,6 +7,7 @@
 //! a function of its inputs, so every rule can be unit-tested in isolation.
 
 pub mod descriptor;
+pub mod diff;
 pub mod entity;
 pub mod entity_ref;
 pub mod event;

@@ -155,6 +155,7 @@ async fn entity_by_name(
     let response = catalog
         .get_entity(pb::GetEntityRequest {
             entity_ref: entity_ref.to_string(),
+            ..Default::default()
         })
         .await
         .map_err(|s| {
@@ -217,6 +218,7 @@ async fn list_entities(
                 filter: Some(filter.clone()),
                 page_size: limit.unwrap_or(FULL_LIST_PAGE),
                 page_token: page_token.clone(),
+                ..Default::default()
             })
             .await
             .map_err(|s| req.grpc_error(s))?

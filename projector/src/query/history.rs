@@ -80,3 +80,23 @@ pub async fn as_of(
         .await?;
     Ok(row.as_ref().map(version))
 }
+
+/// The version of `entity_ref` just before `sequence` (to diff the first
+/// version of a page against).
+pub async fn before(
+    client: &impl GenericClient,
+    entity_ref: &str,
+    sequence: u64,
+) -> Result<Option<Version>, tokio_postgres::Error> {
+    let sequence = i64::try_from(sequence).unwrap_or(i64::MAX);
+    let row = client
+        .query_opt(
+            &format!(
+                "SELECT {COLUMNS} FROM entity_history WHERE entity_ref = $1 AND sequence < $2 \
+                 ORDER BY sequence DESC LIMIT 1"
+            ),
+            &[&entity_ref, &sequence],
+        )
+        .await?;
+    Ok(row.as_ref().map(version))
+}

@@ -10,7 +10,7 @@ pub mod search;
 
 pub use facets::{FacetCount, facets};
 pub use filter::{Condition, Filter, Key, KeyError};
-pub use history::{Version, as_of, history};
+pub use history::{Version, as_of, before, history};
 pub use search::{SearchHit, search};
 
 /// The etag of the entity row `e`, as served: changes with every event of

@@ -1,0 +1,441 @@
+//! `GetEntity` by uid, `BatchGetEntities`, filters on any path, full-text
+//! `ListEntities`, `SearchEntities`, `GetFacets` and `GetEntityHistory`
+//! against a real catalog holding Backstage's example catalog.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use catalog_e2e::{Pipeline, wait_for};
+use catalog_proto::v1 as pb;
+use tonic::Code;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+async fn examples() -> Pipeline {
+    let p = Pipeline::start().await;
+    let root = std::path::PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../testdata/backstage-examples/all.yaml"
+    ));
+    let mut ingestor = p.ingestor(vec![root]).await;
+    assert_eq!(ingestor.sync_once().await.unwrap().upserted, 34);
+    p.wait_for_total(34).await;
+    p
+}
+
+fn filter(conditions: &[(&str, &[&str])]) -> Option<pb::EntityFilter> {
+    Some(pb::EntityFilter {
+        any_of: vec![pb::FilterClause {
+            all_of: conditions
+                .iter()
+                .map(|(k, v)| pb::FilterCondition {
+                    key: k.to_string(),
+                    values: v.iter().map(|s| s.to_string()).collect(),
+                })
+                .collect(),
+        }],
+    })
+}
+
+fn refs(entities: &[pb::Entity]) -> Vec<String> {
+    entities
+        .iter()
+        .filter_map(|e| e.provenance.as_ref().map(|p| p.entity_ref.clone()))
+        .collect()
+}
+
+#[tokio::test]
+async fn lookups_filters_search_and_facets_answer_on_the_backstage_examples() {
+    let p = examples().await;
+    let mut g = p.grpc().await;
+
+    // By ref and by uid.
+    let lookup = g
+        .get_entity(pb::GetEntityRequest {
+            entity_ref: "Component:Artist-Lookup".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .entity
+        .unwrap();
+    let uid = lookup.metadata.as_ref().unwrap().uid.clone();
+    let by_uid = g
+        .get_entity(pb::GetEntityRequest {
+            uid: uid.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .entity
+        .unwrap();
+    assert_eq!(by_uid, lookup);
+    for (req, code, words) in [
+        (
+            pb::GetEntityRequest::default(),
+            Code::InvalidArgument,
+            "required",
+        ),
+        (
+            pb::GetEntityRequest {
+                entity_ref: "component:artist-lookup".into(),
+                uid: uid.clone(),
+            },
+            Code::InvalidArgument,
+            "both",
+        ),
+        (
+            pb::GetEntityRequest {
+                uid: "not-a-uuid".into(),
+                ..Default::default()
+            },
+            Code::InvalidArgument,
+            "uid",
+        ),
+        (
+            pb::GetEntityRequest {
+                uid: uuid::Uuid::nil().to_string(),
+                ..Default::default()
+            },
+            Code::NotFound,
+            "uid",
+        ),
+    ] {
+        let err = g.get_entity(req).await.unwrap_err();
+        assert_eq!(err.code(), code, "{err:?}");
+        assert!(err.message().contains(words), "{}", err.message());
+    }
+
+    // A batch keeps its order and reports each miss on its own.
+    let batch = g
+        .batch_get_entities(pb::BatchGetEntitiesRequest {
+            entity_refs: vec![
+                "component:artist-lookup".into(),
+                "component:".into(),
+                "component:default/nope".into(),
+                "group:team-a".into(),
+            ],
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .items;
+    assert_eq!(batch.len(), 4);
+    assert_eq!(batch[0].entity.as_ref(), Some(&lookup));
+    assert_eq!(
+        batch[1].error.as_ref().unwrap().code,
+        Code::InvalidArgument as i32
+    );
+    assert!(
+        batch[1]
+            .error
+            .as_ref()
+            .unwrap()
+            .message
+            .contains("entity_refs[1]")
+    );
+    assert_eq!(batch[2].error.as_ref().unwrap().code, Code::NotFound as i32);
+    assert_eq!(batch[3].entity.as_ref().unwrap().kind, "Group");
+    assert_eq!(batch[3].entity_ref, "group:team-a");
+
+    // Filters on any path, relations included, and a full-text condition.
+    let lister = g.clone();
+    let list = |f: Option<pb::EntityFilter>, query: &str| {
+        let mut g = lister.clone();
+        let query = query.to_string();
+        async move {
+            let res = g
+                .list_entities(pb::ListEntitiesRequest {
+                    filter: f,
+                    page_size: 100,
+                    query,
+                    ..Default::default()
+                })
+                .await
+                .unwrap()
+                .into_inner();
+            refs(&res.entities)
+        }
+    };
+    let owned = list(
+        filter(&[
+            ("kind", &["component"]),
+            ("relations.OWNEDBY", &["group:default/team-a"]),
+        ]),
+        "",
+    )
+    .await;
+    assert!(
+        owned.contains(&"component:default/artist-lookup".to_string()),
+        "{owned:?}"
+    );
+    assert!(
+        owned.iter().all(|r| r.starts_with("component:")),
+        "{owned:?}"
+    );
+    let java = list(filter(&[("metadata.tags", &["JAVA"])]), "").await;
+    assert!(
+        java.contains(&"component:default/artist-lookup".to_string()),
+        "{java:?}"
+    );
+    let techdocs = list(
+        filter(&[("metadata.annotations.backstage.io/techdocs-ref", &[])]),
+        "",
+    )
+    .await;
+    assert!(
+        techdocs.contains(&"component:default/artist-lookup".to_string()),
+        "{techdocs:?}"
+    );
+    let artist = list(None, "artist").await;
+    assert!(
+        artist.contains(&"component:default/artist-lookup".to_string()),
+        "{artist:?}"
+    );
+    assert!(list(None, "zzzz-nothing").await.is_empty());
+
+    // Search: ranked, highlighted as text segments, filterable.
+    let hits = g
+        .search_entities(pb::SearchEntitiesRequest {
+            query: "artist look".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .hits;
+    let first = hits.first().expect("a hit");
+    assert_eq!(
+        first
+            .entity
+            .as_ref()
+            .unwrap()
+            .provenance
+            .as_ref()
+            .unwrap()
+            .entity_ref,
+        "component:default/artist-lookup"
+    );
+    assert!(
+        first
+            .highlight
+            .iter()
+            .any(|s| s.matched && s.text.eq_ignore_ascii_case("artist")),
+        "{:?}",
+        first.highlight
+    );
+    assert!(hits.windows(2).all(|w| w[0].rank >= w[1].rank));
+    let apis = g
+        .search_entities(pb::SearchEntitiesRequest {
+            query: "artist".into(),
+            filter: filter(&[("kind", &["api"])]),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .hits;
+    assert!(
+        apis.iter()
+            .all(|h| h.entity.as_ref().unwrap().kind == "API")
+    );
+    let err = g
+        .search_entities(pb::SearchEntitiesRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    assert!(err.message().contains("query"), "{}", err.message());
+
+    // Facets equal counting the listed entities.
+    let components = list(filter(&[("kind", &["component"])]), "").await;
+    let facets = g
+        .get_facets(pb::GetFacetsRequest {
+            facets: vec![
+                "kind".into(),
+                "spec.lifecycle".into(),
+                "relations.ownedBy".into(),
+            ],
+            filter: filter(&[("kind", &["component"])]),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .facets;
+    assert_eq!(
+        facets["kind"].values,
+        vec![pb::FacetCount {
+            value: "Component".into(),
+            count: components.len() as u64
+        }]
+    );
+    let mut lifecycles: BTreeMap<String, u64> = BTreeMap::new();
+    for r in &components {
+        let e = g
+            .get_entity(pb::GetEntityRequest {
+                entity_ref: r.clone(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .entity
+            .unwrap();
+        let spec = catalog_proto::struct_to_json(e.spec.as_ref().unwrap());
+        if let Some(l) = spec["lifecycle"].as_str() {
+            *lifecycles.entry(l.to_string()).or_default() += 1;
+        }
+    }
+    let got: BTreeMap<String, u64> = facets["spec.lifecycle"]
+        .values
+        .iter()
+        .map(|v| (v.value.clone(), v.count))
+        .collect();
+    assert_eq!(got, lifecycles);
+    assert!(
+        facets["relations.ownedby"]
+            .values
+            .iter()
+            .any(|v| v.value == "group:default/team-a")
+    );
+    let err = g
+        .get_facets(pb::GetFacetsRequest {
+            facets: vec!["relations.nope".into()],
+            filter: None,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    assert!(err.message().contains("facets[0]"), "{}", err.message());
+    p.stop().await;
+}
+
+fn component(owner: &str) -> String {
+    format!(
+        "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata: {{name: hist, description: a component}}\nspec: {{type: service, lifecycle: production, owner: {owner}}}\n"
+    )
+}
+
+#[tokio::test]
+async fn history_lists_every_version_with_its_changes_and_answers_as_of() {
+    let p = Pipeline::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("catalog-info.yaml");
+    let mut ingestor = p.ingestor(vec![dir.path().to_path_buf()]).await;
+    let mut g = p.grpc().await;
+    let reader = g.clone();
+    let history = |page_size: u32, page_token: String| {
+        let mut g = reader.clone();
+        async move {
+            g.get_entity_history(pb::GetEntityHistoryRequest {
+                entity_ref: "component:hist".into(),
+                page_size,
+                page_token,
+                as_of: None,
+            })
+            .await
+        }
+    };
+    let versions = |n: usize| {
+        let history = &history;
+        async move {
+            wait_for("the history to grow", WAIT, || async {
+                let v = history(100, String::new())
+                    .await
+                    .ok()?
+                    .into_inner()
+                    .versions;
+                (v.len() == n).then_some(v)
+            })
+            .await
+        }
+    };
+
+    std::fs::write(&file, component("team-a")).unwrap();
+    ingestor.sync_once().await.unwrap();
+    versions(1).await;
+    let between = std::time::SystemTime::now();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    std::fs::write(&file, component("team-b")).unwrap();
+    ingestor.sync_once().await.unwrap();
+    versions(2).await;
+    std::fs::remove_file(&file).unwrap();
+    ingestor.sync_once().await.unwrap();
+    versions(3).await;
+    std::fs::write(&file, component("team-b")).unwrap();
+    ingestor.sync_once().await.unwrap();
+    let all = versions(4).await;
+
+    let kinds: Vec<i32> = all.iter().map(|v| v.change).collect();
+    assert_eq!(
+        kinds,
+        vec![
+            pb::ChangeKind::Created as i32,
+            pb::ChangeKind::Updated as i32,
+            pb::ChangeKind::Deleted as i32,
+            pb::ChangeKind::Created as i32,
+        ]
+    );
+    assert!(all.windows(2).all(|w| w[0].sequence < w[1].sequence));
+    let changes = &all[1].changes;
+    assert_eq!(changes.len(), 1, "{changes:?}");
+    assert_eq!(changes[0].path, "/spec/owner");
+    assert_eq!(changes[0].kind, pb::FieldChangeKind::Changed as i32);
+    assert_eq!(
+        catalog_proto::value_to_json(changes[0].old_value.as_ref().unwrap()),
+        serde_json::json!("team-a")
+    );
+    assert!(all[2].entity.is_none() && all[2].content_hash.is_empty());
+    assert!(
+        all.iter()
+            .all(|v| !v.event_id.is_empty() && v.time.is_some() && !v.location.is_empty())
+    );
+
+    // Pages of two: the second page's first version is still diffed
+    // against the version before it (the deletion: so it is a creation).
+    let first = history(2, String::new()).await.unwrap().into_inner();
+    assert_eq!(first.versions, all[..2]);
+    let second = history(2, first.next_page_token.clone())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(second.versions, all[2..]);
+    assert!(second.next_page_token.is_empty());
+    // A token is bound to its entity.
+    let err = g
+        .get_entity_history(pb::GetEntityHistoryRequest {
+            entity_ref: "component:other".into(),
+            page_token: first.next_page_token,
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+
+    // As of a time between the first and second versions: the first.
+    let at = between.duration_since(std::time::UNIX_EPOCH).unwrap();
+    let then = g
+        .get_entity_history(pb::GetEntityHistoryRequest {
+            entity_ref: "component:hist".into(),
+            as_of: Some(prost_types::Timestamp {
+                seconds: at.as_secs() as i64,
+                nanos: at.subsec_nanos() as i32,
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .versions;
+    assert_eq!(then, all[..1]);
+    let err = g
+        .get_entity_history(pb::GetEntityHistoryRequest {
+            entity_ref: "component:never-was".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::NotFound);
+    p.stop().await;
+}
