@@ -293,6 +293,77 @@ impl CatalogApi {
         })
     }
 
+    async fn get_relations(
+        &self,
+        req: pb::GetRelationsRequest,
+    ) -> Result<pb::GetRelationsResponse, ApiError> {
+        let entity_ref = parse_ref("entity_ref", &req.entity_ref)?.to_string();
+        let types = relation_types(&req.types)?;
+        let client = self.pool.get().await?;
+        if query::get_entity(&**client, &entity_ref).await?.is_none() {
+            return Err(ApiError::NotFound(format!("no entity {entity_ref}")));
+        }
+        let edges = catalog_projector::query::relations(&**client, &entity_ref, &types).await?;
+        let targets: Vec<String> = edges.iter().map(|e| e.target_ref.clone()).collect();
+        let found = query::get_entities(&**client, &targets).await?;
+        Ok(pb::GetRelationsResponse {
+            relations: edges
+                .into_iter()
+                .map(|e| pb::RelatedEntity {
+                    entity: found.get(&e.target_ref).cloned().map(entity_to_proto),
+                    r#type: e.kind,
+                    target_ref: e.target_ref,
+                })
+                .collect(),
+        })
+    }
+
+    async fn get_graph(&self, req: pb::GetGraphRequest) -> Result<pb::GetGraphResponse, ApiError> {
+        let root = parse_ref("root_ref", &req.root_ref)?.to_string();
+        let types = relation_types(&req.types)?;
+        let depth = page_size("max_depth", req.max_depth, 3, 10)?;
+        let max_nodes = page_size("max_nodes", req.max_nodes, 1000, 10_000)?;
+        let client = self.pool.get().await?;
+        if query::get_entity(&**client, &root).await?.is_none() {
+            return Err(ApiError::NotFound(format!("no entity {root}")));
+        }
+        let graph = catalog_projector::query::graph(
+            &**client,
+            &root,
+            &types,
+            u32::try_from(depth).unwrap_or(3),
+            max_nodes,
+        )
+        .await?;
+        Ok(pb::GetGraphResponse {
+            nodes: graph
+                .nodes
+                .into_iter()
+                .map(|n| {
+                    let exists = n.entity.is_some();
+                    let (kind, title) = n.entity.unwrap_or_default();
+                    pb::GraphNode {
+                        entity_ref: n.entity_ref,
+                        depth: n.depth,
+                        exists,
+                        kind,
+                        title: title.unwrap_or_default(),
+                    }
+                })
+                .collect(),
+            edges: graph
+                .edges
+                .into_iter()
+                .map(|e| pb::GraphEdge {
+                    source_ref: e.source_ref,
+                    r#type: e.kind,
+                    target_ref: e.target_ref,
+                })
+                .collect(),
+            truncated: graph.truncated,
+        })
+    }
+
     async fn list_entities(
         &self,
         req: pb::ListEntitiesRequest,
@@ -332,6 +403,26 @@ impl CatalogApi {
     }
 }
 
+/// Relation types from a request, naming the bad one.
+fn relation_types(types: &[String]) -> Result<Vec<catalog_model::RelationType>, ApiError> {
+    types
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            catalog_model::RelationType::parse(t).ok_or_else(|| {
+                let known: Vec<&str> = catalog_model::RelationType::ALL
+                    .iter()
+                    .map(|t| t.as_str())
+                    .collect();
+                ApiError::InvalidArgument(format!(
+                    "types[{i}] {t:?} is not a relation type; known: {}",
+                    known.join(", ")
+                ))
+            })
+        })
+        .collect()
+}
+
 /// A search text: trimmed, `None` when empty, refused when too long or
 /// holding a NUL.
 fn search_text<'a>(field: &str, text: &'a str) -> Result<Option<&'a str>, ApiError> {
@@ -353,6 +444,26 @@ fn search_text<'a>(field: &str, text: &'a str) -> Result<Option<&'a str>, ApiErr
 
 #[tonic::async_trait]
 impl CatalogService for CatalogApi {
+    #[tracing::instrument(skip_all, fields(rpc = "GetRelations", entity_ref = %request.get_ref().entity_ref))]
+    async fn get_relations(
+        &self,
+        request: Request<pb::GetRelationsRequest>,
+    ) -> Result<Response<pb::GetRelationsResponse>, Status> {
+        Ok(Response::new(
+            CatalogApi::get_relations(self, request.into_inner()).await?,
+        ))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc = "GetGraph", root_ref = %request.get_ref().root_ref))]
+    async fn get_graph(
+        &self,
+        request: Request<pb::GetGraphRequest>,
+    ) -> Result<Response<pb::GetGraphResponse>, Status> {
+        Ok(Response::new(
+            CatalogApi::get_graph(self, request.into_inner()).await?,
+        ))
+    }
+
     #[tracing::instrument(skip_all, fields(rpc = "BatchGetEntities"))]
     async fn batch_get_entities(
         &self,

@@ -439,3 +439,97 @@ async fn history_lists_every_version_with_its_changes_and_answers_as_of() {
     assert_eq!(err.code(), Code::NotFound);
     p.stop().await;
 }
+
+#[tokio::test]
+async fn relations_and_graphs_follow_the_backstage_examples_organisation() {
+    let p = examples().await;
+    let mut g = p.grpc().await;
+    let rels = g
+        .get_relations(pb::GetRelationsRequest {
+            entity_ref: "group:team-a".into(),
+            types: vec!["OWNEROF".into()],
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .relations;
+    let lookup = rels
+        .iter()
+        .find(|r| r.target_ref == "component:default/artist-lookup")
+        .expect("team-a owns artist-lookup");
+    assert_eq!(lookup.r#type, "ownerOf");
+    assert_eq!(lookup.entity.as_ref().unwrap().kind, "Component");
+    assert!(rels.iter().all(|r| r.r#type == "ownerOf"));
+
+    // Everything the backstage group owns through its sub-teams.
+    let graph = g
+        .get_graph(pb::GetGraphRequest {
+            root_ref: "group:default/backstage".into(),
+            types: vec!["parentOf".into(), "ownerOf".into()],
+            max_depth: 2,
+            max_nodes: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(graph.nodes[0].entity_ref, "group:default/backstage");
+    assert_eq!(graph.nodes[0].depth, 0);
+    let node = graph
+        .nodes
+        .iter()
+        .find(|n| n.entity_ref == "component:default/artist-lookup")
+        .expect("reached through team-a");
+    assert_eq!(
+        (node.depth, node.exists, node.kind.as_str()),
+        (2, true, "Component")
+    );
+    assert!(graph.edges.contains(&pb::GraphEdge {
+        source_ref: "group:default/team-a".into(),
+        r#type: "ownerOf".into(),
+        target_ref: "component:default/artist-lookup".into(),
+    }));
+    assert!(graph.nodes.iter().all(|n| n.depth <= 2));
+    assert!(!graph.truncated);
+
+    let small = g
+        .get_graph(pb::GetGraphRequest {
+            root_ref: "group:default/backstage".into(),
+            types: vec![],
+            max_depth: 3,
+            max_nodes: 2,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(small.nodes.len(), 2);
+    assert!(small.truncated);
+    for req in [
+        pb::GetGraphRequest {
+            root_ref: "group:backstage".into(),
+            types: vec!["ownz".into()],
+            ..Default::default()
+        },
+        pb::GetGraphRequest {
+            root_ref: "group:backstage".into(),
+            max_depth: 11,
+            ..Default::default()
+        },
+    ] {
+        let err = g.get_graph(req).await.unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument);
+        assert!(
+            err.message().contains("types[0]") || err.message().contains("max_depth"),
+            "{}",
+            err.message()
+        );
+    }
+    let err = g
+        .get_graph(pb::GetGraphRequest {
+            root_ref: "group:nobody".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::NotFound);
+    p.stop().await;
+}

@@ -5,11 +5,13 @@
 
 pub mod facets;
 pub mod filter;
+pub mod graph;
 pub mod history;
 pub mod search;
 
 pub use facets::{FacetCount, facets};
 pub use filter::{Condition, Filter, Key, KeyError};
+pub use graph::{Edge, Graph, Node, graph, relations};
 pub use history::{Version, as_of, before, history};
 pub use search::{SearchHit, search};
 
