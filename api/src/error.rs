@@ -1,6 +1,7 @@
 //! API errors and their gRPC status codes, in one place.
 
 use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
 
 /// Everything an RPC can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -35,8 +36,32 @@ impl From<ApiError> for Status {
             }
             _ => e.to_string(),
         };
-        Status::new(code, message)
+        match &e {
+            // Client mistakes carry a google.rpc.BadRequest naming the field.
+            ApiError::InvalidArgument(text) => Status::with_error_details(
+                code,
+                message,
+                ErrorDetails::with_bad_request_violation(field_of(text), text.clone()),
+            ),
+            _ => Status::new(code, message),
+        }
     }
+}
+
+/// The request field an INVALID_ARGUMENT message is about: by convention
+/// every such message starts with the field's path (`filter.any_of[0].all_of[1].key`,
+/// `page_size`, `entity_refs[3]`, `type/target`).
+fn field_of(message: &str) -> String {
+    message
+        .split([' ', ':'])
+        .next()
+        .filter(|f| {
+            !f.is_empty()
+                && f.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_.[]/".contains(c))
+        })
+        .unwrap_or("request")
+        .to_string()
 }
 
 impl From<deadpool_postgres::PoolError> for ApiError {
@@ -57,5 +82,33 @@ impl From<tokio_postgres::Error> for ApiError {
         } else {
             Self::Internal(e.to_string())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_requests_name_their_field_in_the_details() {
+        let status: Status = ApiError::InvalidArgument(
+            "filter.any_of[0].all_of[1].key \"relations.x\" names the unknown relation type".into(),
+        )
+        .into();
+        let bad = status
+            .get_details_bad_request()
+            .expect("BadRequest details");
+        assert_eq!(
+            bad.field_violations[0].field,
+            "filter.any_of[0].all_of[1].key"
+        );
+        assert!(
+            bad.field_violations[0]
+                .description
+                .contains("unknown relation type")
+        );
+        assert_eq!(field_of("type/target: not a URL"), "type/target");
+        assert_eq!(field_of("Something odd"), "Something");
+        assert_eq!(field_of("\"x\" is bad"), "request");
     }
 }

@@ -114,7 +114,11 @@ impl ApiServer {
         if let Ok(addr) = listener.local_addr() {
             tracing::info!(%addr, "gRPC API listening");
         }
+        // gRPC-Web (HTTP/1.1 and HTTP/2) beside native gRPC, so a browser
+        // or a stock HTTP tool can call every service.
         Server::builder()
+            .accept_http1(true)
+            .layer(tonic_web::GrpcWebLayer::new())
             .add_service(health_service)
             .add_service(reflection)
             .add_service(reflection_v1alpha)

@@ -74,12 +74,12 @@ impl CatalogApi {
             }
             (true, true) => {
                 return Err(ApiError::InvalidArgument(
-                    "one of entity_ref and uid is required".into(),
+                    "entity_ref or uid is required; set one of them".into(),
                 ));
             }
             (false, false) => {
                 return Err(ApiError::InvalidArgument(
-                    "entity_ref and uid cannot both be set".into(),
+                    "entity_ref and uid: set only one of them".into(),
                 ));
             }
         };
@@ -237,7 +237,7 @@ impl CatalogApi {
         if let Some(at) = req.as_of {
             if !req.page_token.is_empty() {
                 return Err(ApiError::InvalidArgument(
-                    "as_of and page_token cannot both be set".into(),
+                    "as_of and page_token: set only one of them".into(),
                 ));
             }
             let at =

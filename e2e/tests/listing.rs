@@ -146,6 +146,15 @@ async fn bad_filters_and_page_sizes_are_rejected_with_the_offending_part_named()
         "{}",
         err.message()
     );
+    // The same, machine-readable: a google.rpc.BadRequest naming the field.
+    {
+        use tonic_types::StatusExt;
+        let bad = err.get_details_bad_request().expect("BadRequest details");
+        assert_eq!(
+            bad.field_violations[0].field,
+            "filter.any_of[0].all_of[0].key"
+        );
+    }
     let err = grpc
         .list_entities(pb::ListEntitiesRequest {
             filter: None,

@@ -84,7 +84,7 @@ async fn lookups_filters_search_and_facets_answer_on_the_backstage_examples() {
                 uid: uid.clone(),
             },
             Code::InvalidArgument,
-            "both",
+            "only one",
         ),
         (
             pb::GetEntityRequest {
@@ -531,5 +531,53 @@ async fn relations_and_graphs_follow_the_backstage_examples_organisation() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::NotFound);
+    p.stop().await;
+}
+
+/// gRPC-Web over plain HTTP/1.1, as a browser sends it.
+#[tokio::test]
+async fn grpc_web_clients_can_call_the_catalog() {
+    use prost::Message;
+    let p = examples().await;
+    let request = pb::GetEntityRequest {
+        entity_ref: "component:artist-lookup".into(),
+        ..Default::default()
+    }
+    .encode_to_vec();
+    let mut body = vec![0u8];
+    body.extend_from_slice(&(request.len() as u32).to_be_bytes());
+    body.extend_from_slice(&request);
+    let res = reqwest::Client::builder()
+        .http1_only()
+        .build()
+        .unwrap()
+        .post(format!(
+            "http://{}/catalog.v1.CatalogService/GetEntity",
+            p.api_addr
+        ))
+        .header("content-type", "application/grpc-web+proto")
+        .header("x-grpc-web", "1")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(
+        res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/grpc-web")
+    );
+    let bytes = res.bytes().await.unwrap();
+    assert_eq!(bytes[0], 0, "a data frame first");
+    let len = u32::from_be_bytes([bytes[1], bytes[2], bytes[3], bytes[4]]) as usize;
+    let reply = pb::GetEntityResponse::decode(&bytes[5..5 + len]).unwrap();
+    assert_eq!(
+        reply.entity.unwrap().metadata.unwrap().name,
+        "artist-lookup"
+    );
+    // Then the trailers frame, with the status.
+    let trailers = String::from_utf8_lossy(&bytes[5 + len + 5..]).to_lowercase();
+    assert!(trailers.contains("grpc-status:0"), "{trailers}");
     p.stop().await;
 }
