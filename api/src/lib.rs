@@ -5,7 +5,7 @@
 //! Owns: request validation, the SQL that reads the read models ([`query`]),
 //! conversion to the wire types ([`convert`]), opaque page tokens
 //! ([`page_token`]), and the mapping of errors to gRPC status codes
-//! ([`error`]).
+//! ([`error`]), and the live change stream (`watch`).
 //!
 //! Must never: write the read models (the projector is their only writer),
 //! or put a client-supplied string into SQL text (values are bound
@@ -20,6 +20,7 @@ pub mod page_token;
 pub mod query;
 mod server;
 mod service;
+mod watch;
 
 pub use config::ApiConfig;
 pub use ingest_service::IngestApi;

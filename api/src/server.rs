@@ -85,10 +85,14 @@ impl ApiServer {
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
             .build_v1alpha()
             .map_err(|e| ServerError::Reflection(e.to_string()))?;
-        let catalog = CatalogServiceServer::new(CatalogApi::new(
-            self.pool.clone(),
-            &self.config.page_token_secret,
-        ))
+        let catalog = CatalogServiceServer::new(
+            CatalogApi::new(
+                self.pool.clone(),
+                self.log.clone(),
+                &self.config.page_token_secret,
+            )
+            .with_shutdown(shutdown.clone()),
+        )
         .accept_compressed(CompressionEncoding::Gzip)
         .accept_compressed(CompressionEncoding::Zstd)
         .send_compressed(CompressionEncoding::Gzip)

@@ -41,15 +41,28 @@ fn parse_ref(field: &str, text: &str) -> Result<EntityRef, ApiError> {
 #[derive(Clone)]
 pub struct CatalogApi {
     pool: Pool,
+    log: catalog_eventlog::EventLog,
     tokens: PageTokens,
+    /// Ends live streams when the server shuts down.
+    shutdown: tokio_util::sync::CancellationToken,
 }
 
 impl CatalogApi {
-    pub fn new(pool: Pool, page_token_secret: &str) -> Self {
+    pub fn new(pool: Pool, log: catalog_eventlog::EventLog, page_token_secret: &str) -> Self {
         Self {
             pool,
+            log,
             tokens: PageTokens::new(page_token_secret),
+            shutdown: tokio_util::sync::CancellationToken::new(),
         }
+    }
+
+    /// Ends watch streams (with UNAVAILABLE and the cursor to resume from)
+    /// when `shutdown` is cancelled, so that a graceful shutdown does not
+    /// wait for clients to hang up.
+    pub fn with_shutdown(mut self, shutdown: tokio_util::sync::CancellationToken) -> Self {
+        self.shutdown = shutdown;
+        self
     }
 
     async fn get_entity(
@@ -444,6 +457,25 @@ fn search_text<'a>(field: &str, text: &'a str) -> Result<Option<&'a str>, ApiErr
 
 #[tonic::async_trait]
 impl CatalogService for CatalogApi {
+    type WatchEntitiesStream = crate::watch::WatchStream;
+
+    #[tracing::instrument(skip_all, fields(rpc = "WatchEntities"))]
+    async fn watch_entities(
+        &self,
+        request: Request<pb::WatchEntitiesRequest>,
+    ) -> Result<Response<Self::WatchEntitiesStream>, Status> {
+        let req = crate::watch::WatchRequest::parse(request.into_inner())?;
+        Ok(Response::new(
+            crate::watch::watch(
+                self.pool.clone(),
+                self.log.clone(),
+                req,
+                self.shutdown.clone(),
+            )
+            .await?,
+        ))
+    }
+
     #[tracing::instrument(skip_all, fields(rpc = "GetRelations", entity_ref = %request.get_ref().entity_ref))]
     async fn get_relations(
         &self,

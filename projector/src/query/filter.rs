@@ -259,6 +259,29 @@ impl Filter {
     }
 }
 
+impl Filter {
+    /// Whether an entity with these flattened `fields` and relations
+    /// (`(type, target ref)`) matches: the in-memory meaning of the filter,
+    /// for streams of changes. `metadata.uid` conditions never match here
+    /// (the uid lives in the read model only).
+    pub fn matches(
+        &self,
+        fields: &catalog_model::Fields,
+        relations: &[(RelationType, String)],
+    ) -> bool {
+        self.clauses.is_empty()
+            || self.clauses.iter().any(|clause| {
+                clause.iter().all(|c| match &c.key {
+                    Key::Uid => false,
+                    Key::Relation(t) => relations.iter().any(|(rt, target)| {
+                        rt == t && (c.values.is_empty() || c.values.contains(target))
+                    }),
+                    key => catalog_model::fields_match(fields, &key.as_str(), &c.values),
+                })
+            })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,313 @@
+//! `WatchEntities`: changes read from the event log (an ordered consumer from
+//! the cursor on), each sent once the read model reflects it, filtered in
+//! memory, with heartbeats.
+//!
+//! The cursor is a stream sequence: a change's own, or for a heartbeat the
+//! last sequence examined. Resuming after cursor `c` reads from `c + 1`, so a
+//! reconnecting client sees every later change exactly once.
+
+use std::pin::Pin;
+use std::time::Duration;
+
+use async_nats::jetstream::consumer::{DeliverPolicy, pull};
+use catalog_eventlog::{EventLog, decode_event};
+use catalog_model::{Entity, EntityChange, RelationType, derive_relations, entity_fields};
+use catalog_projector::query::{Filter, Key};
+use catalog_proto::v1 as pb;
+use deadpool_postgres::Pool;
+use futures::{Stream, StreamExt};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tonic::Status;
+
+use crate::error::ApiError;
+
+/// The response stream.
+pub type WatchStream =
+    Pin<Box<dyn Stream<Item = Result<pb::WatchEntitiesResponse, Status>> + Send>>;
+
+/// Messages buffered per watcher before the reader waits for the client.
+const BUFFER: usize = 64;
+/// How often the read model's checkpoint is polled while a change waits.
+const CHECKPOINT_POLL: Duration = Duration::from_millis(20);
+
+/// A validated watch request.
+pub struct WatchRequest {
+    pub filter: Filter,
+    pub after_cursor: u64,
+    pub from_start: bool,
+    pub heartbeat: Duration,
+}
+
+impl WatchRequest {
+    pub fn parse(req: pb::WatchEntitiesRequest) -> Result<Self, ApiError> {
+        let filter = crate::query::parse_filter(req.filter.as_ref())?;
+        if filter.clauses.iter().flatten().any(|c| c.key == Key::Uid) {
+            return Err(ApiError::InvalidArgument(
+                "filter: metadata.uid cannot be watched; watch by ref (metadata.name, kind) instead"
+                    .into(),
+            ));
+        }
+        let heartbeat = match req.heartbeat_seconds {
+            0 => 15,
+            n @ 1..=300 => n,
+            n => {
+                return Err(ApiError::InvalidArgument(format!(
+                    "heartbeat_seconds {n} is not between 1 and 300"
+                )));
+            }
+        };
+        Ok(Self {
+            filter,
+            after_cursor: req.after_cursor,
+            from_start: req.from_start,
+            heartbeat: Duration::from_secs(u64::from(heartbeat)),
+        })
+    }
+}
+
+/// Starts a watcher task and returns its stream.
+pub async fn watch(
+    pool: Pool,
+    log: EventLog,
+    req: WatchRequest,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> Result<WatchStream, ApiError> {
+    let start = if req.after_cursor > 0 {
+        req.after_cursor + 1
+    } else if req.from_start {
+        1
+    } else {
+        log.last_sequence()
+            .await
+            .map_err(|e| ApiError::Unavailable(e.to_string()))?
+            + 1
+    };
+    let stream = log
+        .stream()
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    let consumer = stream
+        .create_consumer(pull::OrderedConfig {
+            filter_subject: format!("{}.entity.>", log.prefix()),
+            deliver_policy: DeliverPolicy::ByStartSequence {
+                start_sequence: start,
+            },
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| ApiError::Unavailable(format!("reading the event log: {e}")))?;
+    let messages = consumer
+        .messages()
+        .await
+        .map_err(|e| ApiError::Unavailable(format!("reading the event log: {e}")))?;
+    let (tx, rx) = mpsc::channel(BUFFER);
+    let watcher = Watcher {
+        pool,
+        prefix: log.prefix().to_string(),
+        req,
+        tx: tx.clone(),
+        cursor: std::sync::Arc::new(std::sync::atomic::AtomicU64::new(start - 1)),
+        checkpoint: 0,
+        examined: start - 1,
+    };
+    tokio::spawn(async move {
+        let cursor = watcher.cursor.clone();
+        let result = tokio::select! {
+            result = watcher.run(messages) => result,
+            () = shutdown.cancelled() => Err(ApiError::Unavailable(format!(
+                "the catalog API is shutting down; reconnect with after_cursor = {}",
+                cursor.load(std::sync::atomic::Ordering::Relaxed)
+            ))),
+        };
+        if let Err(e) = result {
+            let _ = tx.send(Err(Status::from(e))).await;
+        }
+    });
+    Ok(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx)))
+}
+
+struct Watcher {
+    pool: Pool,
+    prefix: String,
+    req: WatchRequest,
+    tx: mpsc::Sender<Result<pb::WatchEntitiesResponse, Status>>,
+    /// Last cursor sent, shared so that a shutdown can name it.
+    cursor: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// Last sequence examined.
+    examined: u64,
+    /// Last read-model checkpoint seen.
+    checkpoint: u64,
+}
+
+impl Watcher {
+    async fn run(mut self, mut messages: pull::Ordered) -> Result<(), ApiError> {
+        self.examined = self.cursor.load(std::sync::atomic::Ordering::Relaxed);
+        let mut last_sent = Instant::now();
+        loop {
+            let wait = self.req.heartbeat.saturating_sub(last_sent.elapsed());
+            let next = tokio::select! {
+                () = self.tx.closed() => return Ok(()),
+                next = tokio::time::timeout(wait, messages.next()) => next,
+            };
+            match next {
+                Err(_) => {}
+                Ok(None) => return Err(ApiError::Unavailable("the event stream ended".into())),
+                Ok(Some(Err(e))) => {
+                    return Err(ApiError::Unavailable(format!("reading the event log: {e}")));
+                }
+                Ok(Some(Ok(message))) => {
+                    let sequence = message
+                        .info()
+                        .map_err(|e| {
+                            ApiError::Unavailable(format!("reading message metadata: {e}"))
+                        })?
+                        .stream_sequence;
+                    // A message that cannot be decoded is a dead letter for the
+                    // projector too: nothing to report, but the cursor moves on.
+                    if let Ok(decoded) =
+                        decode_event(&self.prefix, &message.subject, &message.payload, sequence)
+                    {
+                        if !self.wait_for_read_model(sequence).await? {
+                            return Ok(());
+                        }
+                        if let Some(change) = self.change(decoded.event, sequence).await? {
+                            self.examined = sequence;
+                            if !self
+                                .send(pb::watch_entities_response::Event::Change(change))
+                                .await
+                            {
+                                return Ok(());
+                            }
+                            last_sent = Instant::now();
+                            continue;
+                        }
+                    }
+                    self.examined = sequence;
+                    if last_sent.elapsed() < self.req.heartbeat {
+                        continue;
+                    }
+                }
+            }
+            if !self
+                .send(pb::watch_entities_response::Event::Heartbeat(
+                    pb::Heartbeat {},
+                ))
+                .await
+            {
+                return Ok(());
+            }
+            last_sent = Instant::now();
+        }
+    }
+
+    async fn send(&self, event: pb::watch_entities_response::Event) -> bool {
+        let sent = self
+            .tx
+            .send(Ok(pb::WatchEntitiesResponse {
+                cursor: self.examined,
+                event: Some(event),
+            }))
+            .await
+            .is_ok();
+        if sent {
+            self.cursor
+                .store(self.examined, std::sync::atomic::Ordering::Relaxed);
+        }
+        sent
+    }
+
+    /// Waits until every projector partition has applied `sequence`; false
+    /// when the client went away meanwhile.
+    async fn wait_for_read_model(&mut self, sequence: u64) -> Result<bool, ApiError> {
+        while self.checkpoint < sequence {
+            let client = self.pool.get().await?;
+            let row = client
+                .query_one(
+                    "SELECT coalesce(min(stream_sequence), 0) FROM projector_checkpoints",
+                    &[],
+                )
+                .await?;
+            self.checkpoint = u64::try_from(row.get::<_, i64>(0)).unwrap_or(0);
+            if self.checkpoint >= sequence {
+                break;
+            }
+            tokio::select! {
+                () = self.tx.closed() => return Ok(false),
+                () = tokio::time::sleep(CHECKPOINT_POLL) => {}
+            }
+        }
+        Ok(true)
+    }
+
+    /// The change to send for an event, or `None` when the filter does not
+    /// match.
+    async fn change(
+        &self,
+        event: catalog_model::EntityEvent,
+        sequence: u64,
+    ) -> Result<Option<pb::EntityChangeEvent>, ApiError> {
+        let entity_ref = event.entity_ref.to_string();
+        let client = self.pool.get().await?;
+        let previous = catalog_projector::query::before(&**client, &entity_ref, sequence).await?;
+        // The version the filter is evaluated on.
+        let version: Option<Entity> = match &event.change {
+            EntityChange::Upserted { entity, .. } => Some(entity.clone()),
+            EntityChange::Deleted => previous
+                .as_ref()
+                .and_then(|p| p.entity.clone())
+                .and_then(|v| Entity::from_json(v).ok()),
+        };
+        let Some(version) = version else {
+            return Ok(None);
+        };
+        let mut relations: Vec<(RelationType, String)> = derive_relations(&version)
+            .into_iter()
+            .filter(|r| r.source == *version.entity_ref())
+            .map(|r| (r.relation, r.target.to_string()))
+            .collect();
+        for row in client
+            .query(
+                "SELECT DISTINCT type, target_ref FROM relations WHERE source_ref = $1",
+                &[&entity_ref],
+            )
+            .await?
+        {
+            if let Some(t) = RelationType::parse(row.get(0)) {
+                relations.push((t, row.get(1)));
+            }
+        }
+        if !self
+            .req
+            .filter
+            .matches(&entity_fields(&version), &relations)
+        {
+            return Ok(None);
+        }
+        let change = match &event.change {
+            EntityChange::Deleted => pb::ChangeKind::Deleted,
+            EntityChange::Upserted { .. } => match previous {
+                Some(p) if p.entity.is_some() => pb::ChangeKind::Updated,
+                _ => pb::ChangeKind::Created,
+            },
+        };
+        let time = chrono::DateTime::from_timestamp_millis(event.time_millis).unwrap_or_default();
+        Ok(Some(pb::EntityChangeEvent {
+            entity_ref,
+            change: change as i32,
+            entity: match &event.change {
+                EntityChange::Upserted { entity, .. } => {
+                    Some(catalog_proto::json_to_struct(&entity.to_value()))
+                }
+                EntityChange::Deleted => None,
+            },
+            event_id: event.event_id,
+            time: Some(prost_types::Timestamp {
+                seconds: time.timestamp(),
+                nanos: i32::try_from(time.timestamp_subsec_nanos()).unwrap_or(0),
+            }),
+            producer: event.source.producer,
+            location: event.source.location,
+        }))
+    }
+}
