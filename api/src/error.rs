@@ -10,6 +10,8 @@ pub enum ApiError {
     InvalidArgument(String),
     #[error("{0}")]
     NotFound(String),
+    #[error("{0}")]
+    DeadlineExceeded(String),
     #[error("read model unavailable: {0}")]
     Unavailable(String),
     #[error("internal error: {0}")]
@@ -21,6 +23,7 @@ impl From<ApiError> for Status {
         let code = match &e {
             ApiError::InvalidArgument(_) => Code::InvalidArgument,
             ApiError::NotFound(_) => Code::NotFound,
+            ApiError::DeadlineExceeded(_) => Code::DeadlineExceeded,
             ApiError::Unavailable(_) => Code::Unavailable,
             ApiError::Internal(_) => Code::Internal,
         };

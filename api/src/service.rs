@@ -1,5 +1,7 @@
 //! `catalog.v1.CatalogService`.
 
+use std::time::Duration;
+
 use catalog_model::EntityRef;
 use catalog_proto::v1 as pb;
 use catalog_proto::v1::catalog_service_server::CatalogService;
@@ -416,6 +418,76 @@ impl CatalogApi {
     }
 }
 
+/// Request header with which a client asks to read its own writes: the
+/// stream sequence an `IngestService.Apply` (or any publish) returned.
+pub const MIN_SEQUENCE_HEADER: &str = "catalog-min-sequence";
+/// Longest wait for the read model when the call has no deadline.
+const MAX_CONSISTENCY_WAIT: Duration = Duration::from_secs(10);
+
+/// The call's deadline from its `grpc-timeout` header (`<n><H|M|S|m|u|n>`).
+fn grpc_timeout<T>(request: &Request<T>) -> Option<Duration> {
+    let value = request.metadata().get("grpc-timeout")?.to_str().ok()?;
+    let (n, unit) = value.split_at(value.len().checked_sub(1)?);
+    let n: u64 = n.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(n.saturating_mul(3600)),
+        "M" => Duration::from_secs(n.saturating_mul(60)),
+        "S" => Duration::from_secs(n),
+        "m" => Duration::from_millis(n),
+        "u" => Duration::from_micros(n),
+        "n" => Duration::from_nanos(n),
+        _ => return None,
+    })
+}
+
+impl CatalogApi {
+    /// With a `catalog-min-sequence` header: waits until every projector
+    /// partition has applied that sequence, up to the call's deadline (at
+    /// most 10 s), so the call reads the client's own writes.
+    async fn wait_for_sequence<T>(&self, request: &Request<T>) -> Result<(), ApiError> {
+        let Some(value) = request.metadata().get(MIN_SEQUENCE_HEADER) else {
+            return Ok(());
+        };
+        let wanted: u64 = value
+            .to_str()
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+            .ok_or_else(|| {
+                ApiError::InvalidArgument(format!(
+                    "{MIN_SEQUENCE_HEADER} header {value:?} is not a stream sequence"
+                ))
+            })?;
+        let wait = grpc_timeout(request)
+            .unwrap_or(MAX_CONSISTENCY_WAIT)
+            .min(MAX_CONSISTENCY_WAIT);
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let client = self.pool.get().await?;
+            let reached: i64 = client
+                .query_one(
+                    "SELECT coalesce(min(stream_sequence), 0) FROM projector_checkpoints",
+                    &[],
+                )
+                .await?
+                .get(0);
+            let reached = u64::try_from(reached).unwrap_or(0);
+            if reached >= wanted {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() + CONSISTENCY_POLL > deadline {
+                return Err(ApiError::DeadlineExceeded(format!(
+                    "the read model has not reached sequence {wanted} within {} ms (it is at {reached})",
+                    wait.as_millis()
+                )));
+            }
+            tokio::time::sleep(CONSISTENCY_POLL).await;
+        }
+    }
+}
+
+/// How often the read model's progress is polled for read-your-writes.
+const CONSISTENCY_POLL: Duration = Duration::from_millis(10);
+
 /// Relation types from a request, naming the bad one.
 fn relation_types(types: &[String]) -> Result<Vec<catalog_model::RelationType>, ApiError> {
     types
@@ -481,9 +553,10 @@ impl CatalogService for CatalogApi {
         &self,
         request: Request<pb::GetRelationsRequest>,
     ) -> Result<Response<pb::GetRelationsResponse>, Status> {
-        Ok(Response::new(
-            CatalogApi::get_relations(self, request.into_inner()).await?,
-        ))
+        Ok(Response::new({
+            self.wait_for_sequence(&request).await?;
+            CatalogApi::get_relations(self, request.into_inner()).await?
+        }))
     }
 
     #[tracing::instrument(skip_all, fields(rpc = "GetGraph", root_ref = %request.get_ref().root_ref))]
@@ -491,9 +564,10 @@ impl CatalogService for CatalogApi {
         &self,
         request: Request<pb::GetGraphRequest>,
     ) -> Result<Response<pb::GetGraphResponse>, Status> {
-        Ok(Response::new(
-            CatalogApi::get_graph(self, request.into_inner()).await?,
-        ))
+        Ok(Response::new({
+            self.wait_for_sequence(&request).await?;
+            CatalogApi::get_graph(self, request.into_inner()).await?
+        }))
     }
 
     #[tracing::instrument(skip_all, fields(rpc = "BatchGetEntities"))]
@@ -501,9 +575,10 @@ impl CatalogService for CatalogApi {
         &self,
         request: Request<pb::BatchGetEntitiesRequest>,
     ) -> Result<Response<pb::BatchGetEntitiesResponse>, Status> {
-        Ok(Response::new(
-            CatalogApi::batch_get_entities(self, request.into_inner()).await?,
-        ))
+        Ok(Response::new({
+            self.wait_for_sequence(&request).await?;
+            CatalogApi::batch_get_entities(self, request.into_inner()).await?
+        }))
     }
 
     #[tracing::instrument(skip_all, fields(rpc = "SearchEntities"))]
@@ -511,9 +586,10 @@ impl CatalogService for CatalogApi {
         &self,
         request: Request<pb::SearchEntitiesRequest>,
     ) -> Result<Response<pb::SearchEntitiesResponse>, Status> {
-        Ok(Response::new(
-            CatalogApi::search_entities(self, request.into_inner()).await?,
-        ))
+        Ok(Response::new({
+            self.wait_for_sequence(&request).await?;
+            CatalogApi::search_entities(self, request.into_inner()).await?
+        }))
     }
 
     #[tracing::instrument(skip_all, fields(rpc = "GetFacets"))]
@@ -521,9 +597,10 @@ impl CatalogService for CatalogApi {
         &self,
         request: Request<pb::GetFacetsRequest>,
     ) -> Result<Response<pb::GetFacetsResponse>, Status> {
-        Ok(Response::new(
-            CatalogApi::get_facets(self, request.into_inner()).await?,
-        ))
+        Ok(Response::new({
+            self.wait_for_sequence(&request).await?;
+            CatalogApi::get_facets(self, request.into_inner()).await?
+        }))
     }
 
     #[tracing::instrument(skip_all, fields(rpc = "GetEntityHistory", entity_ref = %request.get_ref().entity_ref))]
@@ -531,9 +608,10 @@ impl CatalogService for CatalogApi {
         &self,
         request: Request<pb::GetEntityHistoryRequest>,
     ) -> Result<Response<pb::GetEntityHistoryResponse>, Status> {
-        Ok(Response::new(
-            CatalogApi::get_entity_history(self, request.into_inner()).await?,
-        ))
+        Ok(Response::new({
+            self.wait_for_sequence(&request).await?;
+            CatalogApi::get_entity_history(self, request.into_inner()).await?
+        }))
     }
 
     #[tracing::instrument(skip_all, fields(rpc = "GetEntity", entity_ref = %request.get_ref().entity_ref))]
@@ -541,9 +619,10 @@ impl CatalogService for CatalogApi {
         &self,
         request: Request<pb::GetEntityRequest>,
     ) -> Result<Response<pb::GetEntityResponse>, Status> {
-        Ok(Response::new(
-            CatalogApi::get_entity(self, request.into_inner()).await?,
-        ))
+        Ok(Response::new({
+            self.wait_for_sequence(&request).await?;
+            CatalogApi::get_entity(self, request.into_inner()).await?
+        }))
     }
 
     #[tracing::instrument(skip_all, fields(rpc = "ListEntities"))]
@@ -551,8 +630,9 @@ impl CatalogService for CatalogApi {
         &self,
         request: Request<pb::ListEntitiesRequest>,
     ) -> Result<Response<pb::ListEntitiesResponse>, Status> {
-        Ok(Response::new(
-            CatalogApi::list_entities(self, request.into_inner()).await?,
-        ))
+        Ok(Response::new({
+            self.wait_for_sequence(&request).await?;
+            CatalogApi::list_entities(self, request.into_inner()).await?
+        }))
     }
 }

@@ -207,3 +207,75 @@ async fn pushed_descriptors_cannot_take_over_location_entities() {
     assert_eq!((report.upserted, report.deleted), (0, 0), "{report:?}");
     p.stop().await;
 }
+
+/// Read-your-writes: the sequence `Apply` returned, sent back in the
+/// `catalog-min-sequence` header, makes a read wait for the read model.
+#[tokio::test]
+async fn reads_with_the_applied_sequence_see_the_write() {
+    let p = Pipeline::start().await;
+    let mut c = IngestServiceClient::connect(format!("http://{}", p.api_addr))
+        .await
+        .unwrap();
+    let mut g = p.grpc().await;
+    for round in 0..5 {
+        let results = c
+            .apply(pb::ApplyRequest {
+                source: "ryw".into(),
+                descriptors: vec![component("ryw", &format!("round {round}"))],
+                dry_run: false,
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .results;
+        let sequence = results[0].sequence;
+        assert!(sequence > 0);
+        let mut req = tonic::Request::new(pb::GetEntityRequest {
+            entity_ref: "component:ryw".into(),
+            ..Default::default()
+        });
+        req.metadata_mut().insert(
+            "catalog-min-sequence",
+            sequence.to_string().parse().unwrap(),
+        );
+        let e = g
+            .get_entity(req)
+            .await
+            .unwrap()
+            .into_inner()
+            .entity
+            .unwrap();
+        assert_eq!(
+            e.metadata.unwrap().description,
+            format!("round {round}"),
+            "read after applying round {round}"
+        );
+    }
+    // A sequence the log has not reached: the deadline, not a hang.
+    let mut req = tonic::Request::new(pb::GetEntityRequest {
+        entity_ref: "component:ryw".into(),
+        ..Default::default()
+    });
+    req.metadata_mut()
+        .insert("catalog-min-sequence", "99999999".parse().unwrap());
+    req.set_timeout(Duration::from_millis(300));
+    let err = g.get_entity(req).await.unwrap_err();
+    assert!(
+        matches!(
+            err.code(),
+            tonic::Code::DeadlineExceeded | tonic::Code::Cancelled
+        ),
+        "{err:?}"
+    );
+    let mut req = tonic::Request::new(pb::ListEntitiesRequest::default());
+    req.metadata_mut()
+        .insert("catalog-min-sequence", "soon".parse().unwrap());
+    let err = g.list_entities(req).await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::InvalidArgument);
+    assert!(
+        err.message().contains("catalog-min-sequence"),
+        "{}",
+        err.message()
+    );
+    p.stop().await;
+}
