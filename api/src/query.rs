@@ -150,16 +150,35 @@ pub async fn get_entity(
     Ok(rows.pop())
 }
 
-/// A page of entities matching `filter`, ordered by ref, after `after`;
-/// returns up to `limit + 1` rows (the extra one tells that more exist) and
-/// the total number of matches.
+/// A sort on one field path, ties broken by ref (ascending).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Order {
+    /// A flattened field path (lower-case), as in filters.
+    pub path: String,
+    pub descending: bool,
+}
+
+/// Where a page starts: after this ref, or (sorted) after this sort value
+/// and ref.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PageStart {
+    pub value: Option<String>,
+    pub entity_ref: String,
+}
+
+/// A page of entities matching `filter` (and `text`), ordered by `order`
+/// then ref (or by ref), after `after`; returns up to `limit + 1` rows with
+/// their sort values (the extra one tells that more exist) and the total
+/// number of matches. The sort value is the first value of the path,
+/// compared case-insensitively; entities without it come last.
 pub async fn list_entities(
     client: &impl GenericClient,
     filter: &Filter,
     text: Option<&str>,
-    after: Option<&str>,
+    order: Option<&Order>,
+    after: Option<&PageStart>,
     limit: usize,
-) -> Result<(Vec<EntityRow>, u64), ApiError> {
+) -> Result<(Vec<(EntityRow, Option<String>)>, u64), ApiError> {
     let mut params = Params::new();
     let mut condition = filter.to_sql(&mut params);
     if let Some(text) = text {
@@ -174,17 +193,50 @@ pub async fn list_entities(
         .await?
         .get(0);
 
-    let mut sql = format!("SELECT {} FROM entities e WHERE {condition}", columns());
+    let sort = match order {
+        Some(o) => {
+            params.push(Box::new(o.path.clone()));
+            format!("lower(e.fields -> ${} ->> 0)", params.len())
+        }
+        None => "NULL::text".to_string(),
+    };
+    let mut sql = format!(
+        "SELECT {}, {sort} AS sort_value FROM entities e WHERE {condition}",
+        columns()
+    );
     if let Some(after) = after {
-        params.push(Box::new(after.to_string()));
-        sql.push_str(&format!(" AND e.entity_ref > ${}", params.len()));
+        params.push(Box::new(after.entity_ref.clone()));
+        let r = format!("${}", params.len());
+        match (order, &after.value) {
+            (None, _) => sql.push_str(&format!(" AND e.entity_ref > {r}")),
+            (Some(_), None) => sql.push_str(&format!(" AND {sort} IS NULL AND e.entity_ref > {r}")),
+            (Some(o), Some(v)) => {
+                params.push(Box::new(v.clone()));
+                let v = format!("${}", params.len());
+                let beyond = if o.descending { "<" } else { ">" };
+                sql.push_str(&format!(
+                    " AND ({sort} {beyond} {v} OR ({sort} = {v} AND e.entity_ref > {r}) OR {sort} IS NULL)"
+                ));
+            }
+        }
     }
+    let direction = match order {
+        Some(o) if o.descending => "DESC",
+        _ => "ASC",
+    };
     params.push(Box::new(i64::try_from(limit + 1).unwrap_or(i64::MAX)));
-    sql.push_str(&format!(" ORDER BY e.entity_ref LIMIT ${}", params.len()));
+    sql.push_str(&format!(
+        " ORDER BY {sort} {direction} NULLS LAST, e.entity_ref LIMIT ${}",
+        params.len()
+    ));
     let rows = client.query(&sql, &param_refs(&params)).await?;
-    let mut rows: Vec<EntityRow> = rows.iter().map(row_to_entity).collect();
-    attach_relations(client, &mut rows).await?;
-    Ok((rows, u64::try_from(total).unwrap_or(0)))
+    let values: Vec<Option<String>> = rows.iter().map(|r| r.get("sort_value")).collect();
+    let mut entities: Vec<EntityRow> = rows.iter().map(row_to_entity).collect();
+    attach_relations(client, &mut entities).await?;
+    Ok((
+        entities.into_iter().zip(values).collect(),
+        u64::try_from(total).unwrap_or(0),
+    ))
 }
 
 /// Entities by canonical ref, keyed by ref (missing ones absent).

@@ -386,32 +386,81 @@ impl CatalogApi {
         let filter = query::parse_filter(req.filter.as_ref())?;
         let page_size = page_size("page_size", req.page_size, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)?;
         let text = search_text("query", &req.query)?;
-        let query_id = fingerprint(&match text {
-            None => filter.canonical(),
-            Some(text) => format!("{}\u{0}query={text}", filter.canonical()),
-        });
+        let order = match req.order_by.as_ref().filter(|o| !o.field.is_empty()) {
+            None => None,
+            Some(o) => {
+                let key = catalog_projector::query::Key::parse(&o.field).map_err(|e| {
+                    ApiError::InvalidArgument(format!("order_by.field {:?} {e}", o.field))
+                })?;
+                match key.field_path() {
+                    Some(path) if key != catalog_projector::query::Key::Uid => Some(query::Order {
+                        path,
+                        descending: o.descending,
+                    }),
+                    _ => {
+                        return Err(ApiError::InvalidArgument(format!(
+                            "order_by.field {:?} cannot be sorted on; use a field path",
+                            o.field
+                        )));
+                    }
+                }
+            }
+        };
+        let mut query_key = filter.canonical();
+        if let Some(text) = text {
+            query_key.push_str(&format!("\u{0}query={text}"));
+        }
+        if let Some(o) = &order {
+            query_key.push_str(&format!("\u{0}order={}:{}", o.path, o.descending));
+        }
+        let query_id = fingerprint(&query_key);
         let after = if req.page_token.is_empty() {
             None
         } else {
-            Some(
-                self.tokens
-                    .decode(&query_id, &req.page_token)
-                    .map_err(|e| ApiError::InvalidArgument(e.to_string()))?,
-            )
+            let decoded = self
+                .tokens
+                .decode(&query_id, &req.page_token)
+                .map_err(|e| ApiError::InvalidArgument(e.to_string()))?;
+            Some(match order {
+                // Unsorted pages start after a ref (the token format of v1).
+                None => query::PageStart {
+                    value: None,
+                    entity_ref: decoded,
+                },
+                Some(_) => serde_json::from_str(&decoded)
+                    .map_err(|_| ApiError::InvalidArgument("page_token is malformed".into()))?,
+            })
         };
         let client = self.pool.get().await?;
-        let (mut rows, total) =
-            query::list_entities(&**client, &filter, text, after.as_deref(), page_size).await?;
+        let (mut rows, total) = query::list_entities(
+            &**client,
+            &filter,
+            text,
+            order.as_ref(),
+            after.as_ref(),
+            page_size,
+        )
+        .await?;
         let next_page_token = if rows.len() > page_size {
             rows.truncate(page_size);
             rows.last()
-                .map(|r| self.tokens.encode(&query_id, &r.entity_ref))
+                .map(|(r, value)| {
+                    let start = match order {
+                        None => r.entity_ref.clone(),
+                        Some(_) => serde_json::to_string(&query::PageStart {
+                            value: value.clone(),
+                            entity_ref: r.entity_ref.clone(),
+                        })
+                        .unwrap_or_default(),
+                    };
+                    self.tokens.encode(&query_id, &start)
+                })
                 .unwrap_or_default()
         } else {
             String::new()
         };
         Ok(pb::ListEntitiesResponse {
-            entities: rows.into_iter().map(entity_to_proto).collect(),
+            entities: rows.into_iter().map(|(r, _)| entity_to_proto(r)).collect(),
             next_page_token,
             total_size: total,
         })

@@ -230,3 +230,80 @@ async fn rest_pages_follow_link_headers_to_the_end() {
     assert_eq!(names.last().map(String::as_str), Some("team"));
     p.stop().await;
 }
+
+#[tokio::test]
+async fn pages_sorted_by_a_field_path_cover_every_entity_once_in_order() {
+    let p = seeded().await;
+    let mut grpc = p.grpc().await;
+    let order = Some(pb::OrderBy {
+        field: "Spec.Type".into(),
+        descending: true,
+    });
+    let mut seen: Vec<String> = Vec::new();
+    let mut token = String::new();
+    let mut first_token = String::new();
+    loop {
+        let page = grpc
+            .list_entities(pb::ListEntitiesRequest {
+                page_size: 4,
+                page_token: token.clone(),
+                order_by: order.clone(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        seen.extend(
+            page.entities
+                .iter()
+                .map(|e| e.provenance.as_ref().unwrap().entity_ref.clone()),
+        );
+        if first_token.is_empty() {
+            first_token = page.next_page_token.clone();
+        }
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    // website > team > service, each group by ref.
+    let mut want: Vec<String> = (0..25)
+        .filter(|i| i % 5 == 0)
+        .map(|i| format!("component:default/c{i:02}"))
+        .collect();
+    want.push("group:default/team".into());
+    want.extend(
+        (0..25)
+            .filter(|i| i % 5 != 0)
+            .map(|i| format!("component:default/c{i:02}")),
+    );
+    assert_eq!(seen, want);
+
+    // A sorted query's token is bound to its order.
+    let err = grpc
+        .list_entities(pb::ListEntitiesRequest {
+            page_size: 4,
+            page_token: first_token,
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::InvalidArgument);
+    let err = grpc
+        .list_entities(pb::ListEntitiesRequest {
+            order_by: Some(pb::OrderBy {
+                field: "relations.ownedBy".into(),
+                descending: false,
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::InvalidArgument);
+    assert!(
+        err.message().contains("order_by.field"),
+        "{}",
+        err.message()
+    );
+    p.stop().await;
+}
