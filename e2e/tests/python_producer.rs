@@ -77,3 +77,59 @@ async fn python_example_publishes_an_event_the_catalog_applies() {
     assert_eq!(dead, 0);
     p.stop().await;
 }
+
+/// A stock gRPC client not written for this project (Python's grpcio with
+/// reflection, no generated code) discovers the services and lists entities.
+#[tokio::test]
+async fn a_stock_python_client_lists_entities_through_reflection() {
+    let p = Pipeline::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("c.yaml"),
+        "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata: {name: reflected}\nspec: {type: service, lifecycle: production, owner: team}\n",
+    )
+    .unwrap();
+    let mut ingestor = p.ingestor(vec![dir.path().to_path_buf()]).await;
+    ingestor.sync_once().await.unwrap();
+    p.wait_for_total(1).await;
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/python/list_entities.py"
+    );
+    let out = tokio::process::Command::new(python())
+        .args([
+            script,
+            "--api",
+            &p.api_addr.to_string(),
+            "--kind",
+            "Component",
+        ])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let services: Vec<&str> = printed["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s.as_str())
+        .collect();
+    for s in [
+        "catalog.v1.CatalogService",
+        "catalog.v1.IngestService",
+        "grpc.health.v1.Health",
+    ] {
+        assert!(services.contains(&s), "{services:?}");
+    }
+    let entities = printed["response"]["entities"].as_array().unwrap();
+    assert_eq!(entities.len(), 1, "{printed}");
+    assert_eq!(entities[0]["metadata"]["name"], "reflected");
+    assert_eq!(printed["response"]["totalSize"], "1");
+    p.stop().await;
+}
