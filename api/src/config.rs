@@ -14,6 +14,9 @@ pub struct ApiConfig {
     /// survive a restart).
     #[serde(default)]
     pub page_token_secret: String,
+    /// How long a page token is accepted, in seconds.
+    #[serde(default = "default_page_token_ttl_secs")]
+    pub page_token_ttl_secs: u64,
     /// Kinds `IngestService` accepts besides Backstage's built-in ones.
     #[serde(default)]
     pub extra_kinds: Vec<String>,
@@ -22,6 +25,10 @@ pub struct ApiConfig {
     /// API's and the ingest workers' hosts.
     #[serde(default)]
     pub allow_file_locations: bool,
+}
+
+fn default_page_token_ttl_secs() -> u64 {
+    crate::page_token::DEFAULT_TTL.as_secs()
 }
 
 fn default_listen() -> SocketAddr {
@@ -33,6 +40,7 @@ impl Default for ApiConfig {
         Self {
             listen: default_listen(),
             page_token_secret: String::new(),
+            page_token_ttl_secs: default_page_token_ttl_secs(),
             extra_kinds: Vec::new(),
             allow_file_locations: false,
         }

@@ -2,7 +2,9 @@
 //!
 //! A token is `base64url(json) "." base64url(hmac-sha256(json))`. The JSON
 //! holds the keyset position and a fingerprint of the query it belongs to,
-//! so a token cannot be forged, altered, or replayed against another query.
+//! so a token cannot be forged, altered, or replayed against another query,
+//! and an expiry time, after which it is refused (a client then starts again
+//! from the first page).
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
@@ -21,7 +23,12 @@ pub enum PageTokenError {
     BadSignature,
     #[error("page_token belongs to a different query")]
     WrongQuery,
+    #[error("page_token has expired; start again from the first page")]
+    Expired,
 }
+
+/// How long a page token is accepted when the configuration says nothing.
+pub const DEFAULT_TTL: std::time::Duration = std::time::Duration::from_secs(3600);
 
 #[derive(Serialize, Deserialize)]
 struct Payload {
@@ -30,12 +37,16 @@ struct Payload {
     q: String,
     /// Last entity ref of the previous page.
     after: String,
+    /// Expiry, in seconds since the Unix epoch (absent: expired).
+    #[serde(default)]
+    exp: i64,
 }
 
 /// Signs and verifies page tokens.
 #[derive(Clone)]
 pub struct PageTokens {
     key: Vec<u8>,
+    ttl: std::time::Duration,
 }
 
 /// A stable fingerprint of a query's canonical description.
@@ -44,14 +55,20 @@ pub fn fingerprint(query: &str) -> String {
 }
 
 impl PageTokens {
-    /// Uses `secret` as the key, or a random one when it is empty.
+    /// Uses `secret` as the key, or a random one when it is empty; tokens
+    /// live for [`DEFAULT_TTL`].
     pub fn new(secret: &str) -> Self {
+        Self::with_ttl(secret, DEFAULT_TTL)
+    }
+
+    /// As [`PageTokens::new`], with tokens accepted for `ttl`.
+    pub fn with_ttl(secret: &str, ttl: std::time::Duration) -> Self {
         let key = if secret.is_empty() {
             uuid::Uuid::new_v4().as_bytes().repeat(2)
         } else {
             secret.as_bytes().to_vec()
         };
-        Self { key }
+        Self { key, ttl }
     }
 
     fn mac(&self, data: &[u8]) -> HmacSha256 {
@@ -63,10 +80,19 @@ impl PageTokens {
 
     /// A token for the page after `after` in the query with fingerprint `query`.
     pub fn encode(&self, query: &str, after: &str) -> String {
+        self.encode_expiring(
+            query,
+            after,
+            now() + i64::try_from(self.ttl.as_secs()).unwrap_or(i64::MAX / 2),
+        )
+    }
+
+    fn encode_expiring(&self, query: &str, after: &str, exp: i64) -> String {
         let json = serde_json::to_vec(&Payload {
             v: 1,
             q: query.to_string(),
             after: after.to_string(),
+            exp,
         })
         .unwrap_or_default();
         let sig = self.mac(&json).finalize().into_bytes();
@@ -89,8 +115,15 @@ impl PageTokens {
         if payload.q != query {
             return Err(PageTokenError::WrongQuery);
         }
+        if payload.exp <= now() {
+            return Err(PageTokenError::Expired);
+        }
         Ok(payload.after)
     }
+}
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
 }
 
 #[cfg(test)]
@@ -112,5 +145,7 @@ mod tests {
         assert_eq!(t.decode("q1", &forged), Err(PageTokenError::BadSignature));
         assert_eq!(t.decode("q1", body), Err(PageTokenError::Malformed));
         assert_eq!(t.decode("q1", "!!.!!"), Err(PageTokenError::Malformed));
+        let old = t.encode_expiring("q1", "component:default/a", now() - 1);
+        assert_eq!(t.decode("q1", &old), Err(PageTokenError::Expired));
     }
 }

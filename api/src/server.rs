@@ -91,6 +91,10 @@ impl ApiServer {
                 self.log.clone(),
                 &self.config.page_token_secret,
             )
+            .with_page_token_ttl(
+                &self.config.page_token_secret,
+                std::time::Duration::from_secs(self.config.page_token_ttl_secs.max(1)),
+            )
             .with_shutdown(shutdown.clone()),
         )
         .accept_compressed(CompressionEncoding::Gzip)

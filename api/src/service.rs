@@ -59,6 +59,12 @@ impl CatalogApi {
         }
     }
 
+    /// Page tokens accepted for `ttl` (instead of an hour).
+    pub fn with_page_token_ttl(mut self, secret: &str, ttl: Duration) -> Self {
+        self.tokens = PageTokens::with_ttl(secret, ttl);
+        self
+    }
+
     /// Ends watch streams (with UNAVAILABLE and the cursor to resume from)
     /// when `shutdown` is cancelled, so that a graceful shutdown does not
     /// wait for clients to hang up.

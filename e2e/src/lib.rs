@@ -154,6 +154,7 @@ impl Pipeline {
                 extra_kinds: Vec::new(),
                 // The tests register temporary directories.
                 allow_file_locations: true,
+                ..ApiConfig::default()
             },
             pool.clone(),
             log.clone(),
