@@ -206,3 +206,187 @@ mod tests {
         );
     }
 }
+
+/// Field projection of entities (Backstage's `fields`): dotted paths into
+/// the entity, e.g. `kind`, `metadata.name`, `metadata.annotations`,
+/// `spec.type`, `relations`. Provenance (the ref) is always kept.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Projection {
+    paths: Vec<Vec<String>>,
+}
+
+/// Most paths in one projection.
+pub const MAX_FIELDS: usize = 50;
+
+impl Projection {
+    /// Parses paths, naming a bad one by its index; empty means "everything".
+    pub fn parse(paths: &[String]) -> Result<Self, crate::error::ApiError> {
+        if paths.len() > MAX_FIELDS {
+            return Err(crate::error::ApiError::InvalidArgument(format!(
+                "fields has {} paths; at most {MAX_FIELDS} are allowed",
+                paths.len()
+            )));
+        }
+        let mut out = Vec::new();
+        for (i, p) in paths.iter().enumerate() {
+            let segments: Vec<String> = p.split('.').map(str::to_string).collect();
+            if p.len() > 200 || segments.iter().any(|s| s.is_empty()) {
+                return Err(crate::error::ApiError::InvalidArgument(format!(
+                    "fields[{i}] {p:?} is not a dotted field path"
+                )));
+            }
+            out.push(segments);
+        }
+        Ok(Self { paths: out })
+    }
+
+    /// Whether nothing is projected away.
+    pub fn is_all(&self) -> bool {
+        self.paths.is_empty()
+    }
+
+    /// A canonical text form (for page-token fingerprints).
+    pub fn canonical(&self) -> String {
+        let mut paths: Vec<String> = self.paths.iter().map(|p| p.join(".")).collect();
+        paths.sort();
+        paths.join(",")
+    }
+
+    fn selects(&self, top: &str) -> bool {
+        self.paths.iter().any(|p| p[0] == top)
+    }
+
+    /// The sub-paths selected under `top` (`None`: all of it).
+    fn under(&self, top: &str) -> Option<Vec<Vec<String>>> {
+        let mut subs = Vec::new();
+        for p in self.paths.iter().filter(|p| p[0] == top) {
+            if p.len() == 1 {
+                return None;
+            }
+            subs.push(p[1..].to_vec());
+        }
+        Some(subs)
+    }
+
+    /// Keeps only the selected parts of `e`.
+    pub fn apply(&self, mut e: pb::Entity) -> pb::Entity {
+        if self.is_all() {
+            return e;
+        }
+        if !self.selects("apiVersion") {
+            e.api_version.clear();
+        }
+        if !self.selects("kind") {
+            e.kind.clear();
+        }
+        if !self.selects("relations") {
+            e.relations.clear();
+        }
+        e.spec = match self.under("spec") {
+            None => e.spec,
+            Some(subs) if subs.is_empty() => None,
+            Some(subs) => e
+                .spec
+                .map(|s| json_to_struct(&project_json(&catalog_proto::struct_to_json(&s), &subs))),
+        };
+        e.metadata = match self.under("metadata") {
+            None => e.metadata,
+            Some(subs) if subs.is_empty() => None,
+            Some(subs) => e.metadata.map(|m| project_metadata(m, &subs)),
+        };
+        e
+    }
+}
+
+fn project_metadata(m: pb::EntityMetadata, subs: &[Vec<String>]) -> pb::EntityMetadata {
+    let wants = |k: &str| subs.iter().any(|s| s[0] == k);
+    let keys = |k: &str| -> Option<Vec<String>> {
+        let mut out = Vec::new();
+        for s in subs.iter().filter(|s| s[0] == k) {
+            if s.len() == 1 {
+                return None;
+            }
+            // A key may itself contain dots (`backstage.io/techdocs-ref`).
+            out.push(s[1..].join("."));
+        }
+        Some(out)
+    };
+    let pick = |map: std::collections::HashMap<String, String>, k: &str| match keys(k) {
+        None => map,
+        Some(wanted) => map
+            .into_iter()
+            .filter(|(key, _)| wanted.contains(key))
+            .collect(),
+    };
+    let extra_subs: Vec<Vec<String>> = subs
+        .iter()
+        .filter(|s| !TYPED_METADATA.contains(&s[0].as_str()))
+        .cloned()
+        .collect();
+    pb::EntityMetadata {
+        name: if wants("name") { m.name } else { String::new() },
+        namespace: if wants("namespace") {
+            m.namespace
+        } else {
+            String::new()
+        },
+        uid: if wants("uid") { m.uid } else { String::new() },
+        etag: if wants("etag") { m.etag } else { String::new() },
+        title: if wants("title") {
+            m.title
+        } else {
+            String::new()
+        },
+        description: if wants("description") {
+            m.description
+        } else {
+            String::new()
+        },
+        labels: if wants("labels") {
+            pick(m.labels, "labels")
+        } else {
+            Default::default()
+        },
+        annotations: if wants("annotations") {
+            pick(m.annotations, "annotations")
+        } else {
+            Default::default()
+        },
+        tags: if wants("tags") { m.tags } else { Vec::new() },
+        links: if wants("links") { m.links } else { Vec::new() },
+        extra: if extra_subs.is_empty() {
+            None
+        } else {
+            m.extra.map(|x| {
+                json_to_struct(&project_json(
+                    &catalog_proto::struct_to_json(&x),
+                    &extra_subs,
+                ))
+            })
+        },
+    }
+}
+
+/// The parts of a JSON object at `paths` (each a list of keys).
+fn project_json(v: &Value, paths: &[Vec<String>]) -> Value {
+    let Value::Object(map) = v else {
+        return v.clone();
+    };
+    let mut out = Map::new();
+    for (key, value) in map {
+        let subs: Vec<Vec<String>> = paths
+            .iter()
+            .filter(|p| p[0] == *key)
+            .map(|p| p[1..].to_vec())
+            .collect();
+        if subs.is_empty() {
+            continue;
+        }
+        if subs.iter().any(Vec::is_empty) {
+            out.insert(key.clone(), value.clone());
+        } else {
+            out.insert(key.clone(), project_json(value, &subs));
+        }
+    }
+    Value::Object(out)
+}

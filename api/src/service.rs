@@ -412,6 +412,7 @@ impl CatalogApi {
                 }
             }
         };
+        let projection = crate::convert::Projection::parse(&req.fields)?;
         let mut query_key = filter.canonical();
         if let Some(text) = text {
             query_key.push_str(&format!("\u{0}query={text}"));
@@ -466,7 +467,10 @@ impl CatalogApi {
             String::new()
         };
         Ok(pb::ListEntitiesResponse {
-            entities: rows.into_iter().map(|(r, _)| entity_to_proto(r)).collect(),
+            entities: rows
+                .into_iter()
+                .map(|(r, _)| projection.apply(entity_to_proto(r)))
+                .collect(),
             next_page_token,
             total_size: total,
         })

@@ -196,6 +196,48 @@ async fn lookups_filters_search_and_facets_answer_on_the_backstage_examples() {
     );
     assert!(list(None, "zzzz-nothing").await.is_empty());
 
+    // Projection: only the fields asked for (and the provenance).
+    let projected = g
+        .list_entities(pb::ListEntitiesRequest {
+            filter: filter(&[("metadata.name", &["artist-lookup"])]),
+            fields: vec![
+                "kind".into(),
+                "metadata.name".into(),
+                "metadata.annotations.backstage.io/techdocs-ref".into(),
+                "spec.type".into(),
+            ],
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .entities;
+    let e = &projected[0];
+    assert_eq!(e.kind, "Component");
+    assert!(e.api_version.is_empty() && e.relations.is_empty());
+    let m = e.metadata.as_ref().unwrap();
+    assert_eq!(m.name, "artist-lookup");
+    assert!(m.description.is_empty() && m.tags.is_empty() && m.uid.is_empty());
+    assert_eq!(m.annotations.len(), 1, "{:?}", m.annotations);
+    assert!(m.annotations.contains_key("backstage.io/techdocs-ref"));
+    assert_eq!(
+        catalog_proto::struct_to_json(e.spec.as_ref().unwrap()),
+        serde_json::json!({"type": "service"})
+    );
+    assert_eq!(
+        e.provenance.as_ref().unwrap().entity_ref,
+        "component:default/artist-lookup"
+    );
+    let err = g
+        .list_entities(pb::ListEntitiesRequest {
+            fields: vec!["metadata..name".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    assert!(err.message().contains("fields[0]"), "{}", err.message());
+
     // Search: ranked, highlighted as text segments, filterable.
     let hits = g
         .search_entities(pb::SearchEntitiesRequest {
