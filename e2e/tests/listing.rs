@@ -307,3 +307,94 @@ async fn pages_sorted_by_a_field_path_cover_every_entity_once_in_order() {
     );
     p.stop().await;
 }
+
+/// While entities are updated, created and deleted, walking the pages still
+/// returns every entity that existed throughout exactly once, and never one
+/// twice.
+#[tokio::test]
+async fn paging_while_writes_happen_returns_each_stable_entity_exactly_once() {
+    use catalog_proto::v1::ingest_service_client::IngestServiceClient;
+    let p = Pipeline::start().await;
+    let mut ingest = IngestServiceClient::connect(format!("http://{}", p.api_addr))
+        .await
+        .unwrap();
+    let doc = |name: &str, version: usize| pb::Descriptor {
+        content: format!(
+            "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata: {{name: {name}, description: v{version}}}\nspec: {{type: service, lifecycle: production, owner: team}}\n"
+        ),
+        name: format!("{name}.yaml"),
+    };
+    let stable: Vec<String> = (0..120).map(|i| format!("s{i:03}")).collect();
+    ingest
+        .apply(pb::ApplyRequest {
+            source: "paging".into(),
+            descriptors: stable.iter().map(|n| doc(n, 0)).collect(),
+            dry_run: false,
+        })
+        .await
+        .unwrap();
+    p.wait_for_total(120).await;
+
+    // A writer: updates the stable ones, adds and deletes others.
+    let mut writer = ingest.clone();
+    let names = stable.clone();
+    let write = tokio::spawn(async move {
+        for round in 1..=6 {
+            let mut descriptors: Vec<pb::Descriptor> =
+                names.iter().step_by(3).map(|n| doc(n, round)).collect();
+            descriptors.extend((0..10).map(|i| doc(&format!("n{round}x{i}"), round)));
+            writer
+                .apply(pb::ApplyRequest {
+                    source: "paging".into(),
+                    descriptors,
+                    dry_run: false,
+                })
+                .await
+                .unwrap();
+            writer
+                .delete(pb::DeleteRequest {
+                    source: "paging".into(),
+                    entity_refs: (0..5)
+                        .map(|i| format!("component:default/n{round}x{i}"))
+                        .collect(),
+                })
+                .await
+                .unwrap();
+        }
+    });
+
+    let mut grpc = p.grpc().await;
+    let mut seen: Vec<String> = Vec::new();
+    let mut token = String::new();
+    loop {
+        let page = grpc
+            .list_entities(pb::ListEntitiesRequest {
+                page_size: 7,
+                page_token: token.clone(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        seen.extend(
+            page.entities
+                .iter()
+                .map(|e| e.provenance.as_ref().unwrap().entity_ref.clone()),
+        );
+        tokio::task::yield_now().await;
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    write.await.unwrap();
+    let mut unique = seen.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), seen.len(), "an entity was returned twice");
+    for name in &stable {
+        let r = format!("component:default/{name}");
+        assert!(seen.contains(&r), "{r} missing");
+    }
+    p.stop().await;
+}
