@@ -15,9 +15,9 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
-use catalog_eventlog::{EventLog, EventLogConfig, encode_event};
-use catalog_model::{Entity, EntityChange, EntityEvent, EventSource, parse_descriptors};
+use catalog_bench::load::{event, percentile, publish};
+use catalog_eventlog::{EventLog, EventLogConfig};
+use catalog_model::{Entity, EntityEvent};
 use catalog_projector::apply::read_checkpoint;
 use catalog_projector::query::filter::{Params, param_refs};
 use catalog_projector::query::{Condition, Filter, Key};
@@ -26,7 +26,6 @@ use catalog_projector::{Projector, ProjectorConfig, db, schema};
 use catalog_test_support::TestEnv;
 use clap::Parser;
 use deadpool_postgres::Pool;
-use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
@@ -62,49 +61,6 @@ struct Args {
     explain: bool,
 }
 
-fn event(entity: &Entity, version: usize) -> anyhow::Result<EntityEvent> {
-    let entity = if version == 0 {
-        entity.clone()
-    } else {
-        let mut doc = entity.to_value();
-        doc["metadata"]["description"] = json!(format!("version {version}"));
-        Entity::from_json(doc).context("re-validating a new version")?
-    };
-    Ok(EntityEvent {
-        event_id: uuid::Uuid::now_v7().to_string(),
-        time_millis: chrono::Utc::now().timestamp_millis(),
-        source: EventSource {
-            producer: "bench".into(),
-            location: "file:/bench".into(),
-        },
-        entity_ref: entity.entity_ref().clone(),
-        change: EntityChange::Upserted {
-            content_hash: entity.content_hash(),
-            entity,
-        },
-    })
-}
-
-/// Publishes with a bounded window of outstanding acks; returns the last sequence.
-async fn publish(log: &EventLog, events: impl Iterator<Item = EntityEvent>) -> anyhow::Result<u64> {
-    let js = log.jetstream();
-    let mut window = std::collections::VecDeque::new();
-    let mut last = 0;
-    for e in events {
-        let (subject, headers, payload) = encode_event(log.prefix(), &e);
-        window.push_back(js.publish_with_headers(subject, headers, payload).await?);
-        if window.len() >= 1000
-            && let Some(ack) = window.pop_front()
-        {
-            last = last.max(ack.await?.sequence);
-        }
-    }
-    for ack in window {
-        last = last.max(ack.await?.sequence);
-    }
-    Ok(last)
-}
-
 async fn min_checkpoint(pool: &Pool, config: &ProjectorConfig) -> anyhow::Result<u64> {
     let c = pool.get().await?;
     let mut min = u64::MAX;
@@ -121,14 +77,6 @@ async fn wait_applied(pool: &Pool, config: &ProjectorConfig, seq: u64) -> anyhow
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     Ok(())
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
 }
 
 /// Publish-to-visible latency of `samples` single events.
@@ -325,17 +273,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     schema::migrate(&pool).await?;
 
     let started = Instant::now();
-    let entities: Vec<Entity> = catalog_bench::synthetic::documents(n_entities)
-        .iter()
-        .map(|doc| {
-            parse_descriptors(doc)
-                .context("parsing a synthetic descriptor")?
-                .into_iter()
-                .next()
-                .context("an empty synthetic descriptor")?
-                .map_err(|e| anyhow::anyhow!("{e}"))
-        })
-        .collect::<anyhow::Result<_>>()?;
+    let entities: Vec<Entity> = catalog_bench::load::entities(n_entities)?;
     println!(
         "generated:   {} entities in {:.1} s",
         entities.len(),
