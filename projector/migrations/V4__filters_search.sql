@@ -45,6 +45,7 @@ ALTER TABLE entities
 -- Equality filters on any path: `lower(fields) @> {"spec.type": ["service"]}`.
 CREATE INDEX entities_fields ON entities USING gin ((lower(fields::text)::jsonb) jsonb_path_ops);
 CREATE INDEX entities_name ON entities (name, entity_ref);
+CREATE INDEX entities_spec_type ON entities (spec_type, entity_ref);
 CREATE INDEX entities_field_keys ON entities USING gin (field_keys);
 CREATE INDEX entities_search_vector ON entities USING gin (search_vector);
 CREATE INDEX entities_search_text ON entities USING gin (search_text public.gin_trgm_ops);
