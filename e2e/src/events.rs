@@ -4,14 +4,9 @@ use catalog_eventlog::encode_event;
 use catalog_model::{Entity, EntityChange, EntityEvent, EventSource};
 use serde_json::json;
 
-/// A Component upsert; `version` goes into the description and the time.
-pub fn upsert(name: &str, owner: &str, version: usize) -> EntityEvent {
-    let entity = Entity::from_json(json!({
-        "apiVersion": "backstage.io/v1alpha1", "kind": "Component",
-        "metadata": {"name": name, "description": format!("version {version}")},
-        "spec": {"type": "service", "lifecycle": "production", "owner": owner}
-    }))
-    .unwrap_or_else(|e| panic!("{e}"));
+/// An upsert of the descriptor `doc`, at a time derived from `version`.
+pub fn upsert_doc(doc: serde_json::Value, version: usize) -> EntityEvent {
+    let entity = Entity::from_json(doc).unwrap_or_else(|e| panic!("{e}"));
     EntityEvent {
         event_id: uuid::Uuid::now_v7().to_string(),
         time_millis: 1_700_000_000_000 + version as i64,
@@ -27,10 +22,27 @@ pub fn upsert(name: &str, owner: &str, version: usize) -> EntityEvent {
     }
 }
 
-pub fn delete(name: &str) -> EntityEvent {
-    let mut e = upsert(name, "x", 0);
+/// A Component upsert; `version` goes into the description and the time.
+pub fn upsert(name: &str, owner: &str, version: usize) -> EntityEvent {
+    upsert_doc(
+        json!({
+            "apiVersion": "backstage.io/v1alpha1", "kind": "Component",
+            "metadata": {"name": name, "description": format!("version {version}")},
+            "spec": {"type": "service", "lifecycle": "production", "owner": owner}
+        }),
+        version,
+    )
+}
+
+/// The deletion of an upserted event's entity.
+fn deleted(mut e: EntityEvent) -> EntityEvent {
     e.change = EntityChange::Deleted;
     e
+}
+
+/// A Component deletion.
+pub fn delete(name: &str) -> EntityEvent {
+    deleted(upsert(name, "x", 0))
 }
 
 /// Publishes without concurrency checks (tests write the log directly).
@@ -56,25 +68,14 @@ pub async fn publish(log: &catalog_eventlog::EventLog, events: Vec<EntityEvent>)
 
 /// A Group upsert.
 pub fn group(name: &str, version: usize) -> EntityEvent {
-    let entity = Entity::from_json(json!({
-        "apiVersion": "backstage.io/v1alpha1", "kind": "Group",
-        "metadata": {"name": name, "description": format!("version {version}")},
-        "spec": {"type": "team", "children": []}
-    }))
-    .unwrap_or_else(|e| panic!("{e}"));
-    EntityEvent {
-        event_id: uuid::Uuid::now_v7().to_string(),
-        time_millis: 1_700_000_000_000 + version as i64,
-        source: EventSource {
-            producer: "test".into(),
-            location: "file:/test.yaml".into(),
-        },
-        entity_ref: entity.entity_ref().clone(),
-        change: EntityChange::Upserted {
-            content_hash: entity.content_hash(),
-            entity,
-        },
-    }
+    upsert_doc(
+        json!({
+            "apiVersion": "backstage.io/v1alpha1", "kind": "Group",
+            "metadata": {"name": name, "description": format!("version {version}")},
+            "spec": {"type": "team", "children": []}
+        }),
+        version,
+    )
 }
 
 /// A workload of creates, updates (owner changes move relations) and deletes.
@@ -102,9 +103,7 @@ pub fn workload(n: usize) -> Vec<EntityEvent> {
 
 /// A Group deletion.
 pub fn delete_group(name: &str) -> EntityEvent {
-    let mut e = group(name, 0);
-    e.change = EntityChange::Deleted;
-    e
+    deleted(group(name, 0))
 }
 
 /// A random sequence of `n` upserts and deletes over a few hundred

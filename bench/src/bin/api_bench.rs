@@ -15,9 +15,8 @@ use std::time::{Duration, Instant};
 
 use catalog_api::{ApiConfig, ApiServer};
 use catalog_bench::load::{entities, event, percentile, publish};
-use catalog_eventlog::{EventLog, EventLogConfig};
 use catalog_projector::apply::read_checkpoint;
-use catalog_projector::{Projector, ProjectorConfig, db, schema};
+use catalog_projector::{Projector, ProjectorConfig};
 use catalog_proto::v1 as pb;
 use catalog_proto::v1::catalog_service_client::CatalogServiceClient;
 use catalog_test_support::TestEnv;
@@ -131,17 +130,8 @@ async fn main() -> anyhow::Result<()> {
 
 async fn run(args: Args) -> anyhow::Result<()> {
     let env = TestEnv::new().await;
-    let log = EventLog::connect(
-        EventLogConfig {
-            url: env.nats_url.clone(),
-            stream: env.stream.clone(),
-            subject_prefix: env.subject_prefix.clone(),
-        },
-        "api-bench",
-    )
-    .await?;
-    let pool = db::connect_pool(&env.pg_url, 16)?;
-    schema::migrate(&pool).await?;
+    let log = catalog_e2e::connect_log(&env).await;
+    let pool = catalog_e2e::migrated_pool(&env).await;
     let catalog = entities(args.entities)?;
     let events: Vec<_> = catalog
         .iter()

@@ -16,13 +16,13 @@
 use std::time::{Duration, Instant};
 
 use catalog_bench::load::{event, percentile, publish};
-use catalog_eventlog::{EventLog, EventLogConfig};
+use catalog_eventlog::EventLog;
 use catalog_model::{Entity, EntityEvent};
 use catalog_projector::apply::read_checkpoint;
 use catalog_projector::query::filter::{Params, param_refs};
 use catalog_projector::query::{Condition, Filter, Key};
 use catalog_projector::rebuild::{RebuildOptions, rebuild};
-use catalog_projector::{Projector, ProjectorConfig, db, schema};
+use catalog_projector::{Projector, ProjectorConfig};
 use catalog_test_support::TestEnv;
 use clap::Parser;
 use deadpool_postgres::Pool;
@@ -260,17 +260,8 @@ async fn main() -> anyhow::Result<()> {
 async fn run(args: Args) -> anyhow::Result<()> {
     let n_entities = args.entities.unwrap_or(args.events).min(args.events).max(1);
     let env = TestEnv::new().await;
-    let log = EventLog::connect(
-        EventLogConfig {
-            url: env.nats_url.clone(),
-            stream: env.stream.clone(),
-            subject_prefix: env.subject_prefix.clone(),
-        },
-        "projector-bench",
-    )
-    .await?;
-    let pool = db::connect_pool(&env.pg_url, 8)?;
-    schema::migrate(&pool).await?;
+    let log = catalog_e2e::connect_log(&env).await;
+    let pool = catalog_e2e::migrated_pool(&env).await;
 
     let started = Instant::now();
     let entities: Vec<Entity> = catalog_bench::load::entities(n_entities)?;
