@@ -12,6 +12,8 @@ pub enum ApiError {
     NotFound(String),
     #[error("{0}")]
     DeadlineExceeded(String),
+    #[error("{0}")]
+    FailedPrecondition(String),
     #[error("read model unavailable: {0}")]
     Unavailable(String),
     #[error("internal error: {0}")]
@@ -24,6 +26,7 @@ impl From<ApiError> for Status {
             ApiError::InvalidArgument(_) => Code::InvalidArgument,
             ApiError::NotFound(_) => Code::NotFound,
             ApiError::DeadlineExceeded(_) => Code::DeadlineExceeded,
+            ApiError::FailedPrecondition(_) => Code::FailedPrecondition,
             ApiError::Unavailable(_) => Code::Unavailable,
             ApiError::Internal(_) => Code::Internal,
         };

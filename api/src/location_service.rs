@@ -9,15 +9,33 @@ use catalog_eventlog::{
 use catalog_ingest::crawl::{crawl_once, problem_to_proto};
 use catalog_ingest::lease::{existing_bucket, holder};
 use catalog_ingest::location::{LocationSpec, LocationType};
+use catalog_model::EntityRef;
 use catalog_model::kinds::KindPolicy;
 use catalog_proto::v1 as pb;
 use catalog_proto::v1::location_event::Change;
 use catalog_proto::v1::location_service_server::LocationService;
 use deadpool_postgres::Pool;
+use std::time::Duration;
+
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use crate::error::ApiError;
+use crate::service::grpc_timeout;
+
+/// Longest wait for a refresh to be reported.
+const MAX_REFRESH_WAIT: Duration = Duration::from_secs(30);
+/// How often the status is polled while waiting for a refresh.
+const REFRESH_POLL: Duration = Duration::from_millis(50);
+
+/// How long a refresh call with `wait` may wait.
+fn refresh_wait<T>(request: &Request<T>, wait: bool) -> Option<Duration> {
+    wait.then(|| {
+        grpc_timeout(request)
+            .unwrap_or(MAX_REFRESH_WAIT)
+            .min(MAX_REFRESH_WAIT)
+    })
+}
 
 /// The service implementation.
 #[derive(Clone)]
@@ -30,7 +48,7 @@ pub struct LocationApi {
 }
 
 const SELECT: &str = "SELECT COALESCE(l.id, s.id), COALESCE(l.location_key, s.location_key), l.type, l.target, \
-       s.refreshed_at, s.outcome, s.entities, s.problems, s.static, l.registered_by \
+       s.refreshed_at, s.outcome, s.entities, s.problems, s.static, l.registered_by, s.refresh_sequence \
      FROM locations l FULL OUTER JOIN location_status s ON s.id = l.id";
 
 fn problem_of(v: &serde_json::Value) -> pb::LocationProblem {
@@ -79,6 +97,10 @@ fn row_to_location(row: &tokio_postgres::Row) -> pb::Location {
                 .and_then(|v| v.as_array().map(|a| a.iter().map(problem_of).collect()))
                 .unwrap_or_default(),
             r#static: row.get::<_, Option<bool>>(8).unwrap_or(false),
+            refresh_sequence: row
+                .get::<_, Option<i64>>(10)
+                .and_then(|n| u64::try_from(n).ok())
+                .unwrap_or(0),
         });
     pb::Location {
         id: id.to_string(),
@@ -218,6 +240,106 @@ impl LocationApi {
         })
     }
 
+    /// Asks the ingest workers to read a location now; with `wait`, waits
+    /// (up to `wait_limit`) for the status report that answers the request.
+    async fn refresh(
+        &self,
+        id: &str,
+        entity_ref: Option<String>,
+        wait: Option<Duration>,
+    ) -> Result<pb::RefreshResponse, ApiError> {
+        let uuid = Uuid::parse_str(id)
+            .map_err(|_| ApiError::InvalidArgument(format!("id {id:?} is not a location id")))?;
+        let client = self.pool.get().await?;
+        let row = client
+            .query_opt(
+                &format!("{SELECT} WHERE COALESCE(l.id, s.id) = $1"),
+                &[&uuid],
+            )
+            .await?
+            .ok_or_else(|| ApiError::NotFound(format!("no location {uuid}")))?;
+        drop(client);
+        let key: String = row.get(1);
+        let event = LocationEvent::new(
+            &key,
+            Change::RefreshRequested(pb::LocationRefreshRequested {
+                requested_by: "api".into(),
+                entity_ref: entity_ref.unwrap_or_default(),
+            }),
+        );
+        let request_sequence = match self.publisher.publish_location(&event, None).await {
+            PublishOutcome::Stored { sequence, .. } => sequence,
+            PublishOutcome::Conflict => {
+                return Err(ApiError::Unavailable(
+                    "refresh request conflicted; retry".into(),
+                ));
+            }
+            PublishOutcome::Failed(e) => return Err(ApiError::Unavailable(e)),
+        };
+        let Some(wait) = wait else {
+            return Ok(pb::RefreshResponse {
+                location: Some(row_to_location(&row)),
+                request_sequence,
+                status_sequence: 0,
+            });
+        };
+        let deadline = tokio::time::Instant::now() + wait;
+        let wanted = i64::try_from(request_sequence).unwrap_or(i64::MAX);
+        loop {
+            let client = self.pool.get().await?;
+            let answered = client
+                .query_opt(
+                    "SELECT sequence FROM location_status WHERE id = $1 AND refresh_sequence >= $2",
+                    &[&uuid, &wanted],
+                )
+                .await?;
+            if let Some(answered) = answered {
+                let status_sequence = u64::try_from(answered.get::<_, i64>(0)).unwrap_or(0);
+                let location = self.get(&uuid.to_string()).await?;
+                return Ok(pb::RefreshResponse {
+                    location: location.or_else(|| Some(row_to_location(&row))),
+                    request_sequence,
+                    status_sequence,
+                });
+            }
+            drop(client);
+            if tokio::time::Instant::now() + REFRESH_POLL > deadline {
+                return Err(ApiError::DeadlineExceeded(format!(
+                    "refresh of location {key} was requested (sequence {request_sequence}) but no \
+                     ingest worker reported reading it within {} ms",
+                    wait.as_millis()
+                )));
+            }
+            tokio::time::sleep(REFRESH_POLL).await;
+        }
+    }
+
+    /// The location an entity was read from.
+    async fn origin_of(&self, entity_ref: &str) -> Result<String, ApiError> {
+        let parsed: EntityRef = entity_ref
+            .parse()
+            .map_err(|e| ApiError::InvalidArgument(format!("entity_ref {entity_ref:?}: {e}")))?;
+        let client = self.pool.get().await?;
+        let row = client
+            .query_opt(
+                "SELECT entity #>> '{metadata,annotations,backstage.io/managed-by-origin-location}' \
+                 FROM entities WHERE entity_ref = $1",
+                &[&parsed.to_string()],
+            )
+            .await?
+            .ok_or_else(|| ApiError::NotFound(format!("no entity {parsed}")))?;
+        let origin: Option<String> = row.get(0);
+        match origin {
+            Some(o) if o.starts_with("push:") => Err(ApiError::FailedPrecondition(format!(
+                "entity {parsed} was pushed by {o}, not read from a location; push it again to refresh it"
+            ))),
+            Some(o) if !o.is_empty() => Ok(location_id(&o)),
+            _ => Err(ApiError::FailedPrecondition(format!(
+                "entity {parsed} names no origin location to refresh"
+            ))),
+        }
+    }
+
     /// Publishes an unregistration for a location key that is not registered
     /// (a location no worker reads any more), freeing its entities.
     async fn forget(&self, key: &str) -> Result<(), ApiError> {
@@ -318,6 +440,27 @@ impl LocationService for LocationApi {
         Ok(Response::new(pb::ListLocationsResponse {
             locations: rows.iter().map(row_to_location).collect(),
         }))
+    }
+
+    async fn refresh_location(
+        &self,
+        request: Request<pb::RefreshLocationRequest>,
+    ) -> Result<Response<pb::RefreshResponse>, Status> {
+        let wait = refresh_wait(&request, request.get_ref().wait);
+        let req = request.into_inner();
+        Ok(Response::new(self.refresh(&req.id, None, wait).await?))
+    }
+
+    async fn refresh_entity(
+        &self,
+        request: Request<pb::RefreshEntityRequest>,
+    ) -> Result<Response<pb::RefreshResponse>, Status> {
+        let wait = refresh_wait(&request, request.get_ref().wait);
+        let req = request.into_inner();
+        let id = self.origin_of(&req.entity_ref).await?;
+        Ok(Response::new(
+            self.refresh(&id, Some(req.entity_ref), wait).await?,
+        ))
     }
 
     async fn get_location(

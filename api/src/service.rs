@@ -484,7 +484,7 @@ pub const MIN_SEQUENCE_HEADER: &str = "catalog-min-sequence";
 const MAX_CONSISTENCY_WAIT: Duration = Duration::from_secs(10);
 
 /// The call's deadline from its `grpc-timeout` header (`<n><H|M|S|m|u|n>`).
-fn grpc_timeout<T>(request: &Request<T>) -> Option<Duration> {
+pub(crate) fn grpc_timeout<T>(request: &Request<T>) -> Option<Duration> {
     let value = request.metadata().get("grpc-timeout")?.to_str().ok()?;
     let (n, unit) = value.split_at(value.len().checked_sub(1)?);
     let n: u64 = n.parse().ok()?;

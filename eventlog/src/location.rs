@@ -1,8 +1,9 @@
 //! Location events on the log: registrations and refresh status.
 //!
 //! Subjects: `<prefix>.location.<id>.registration` (last message = current
-//! registration) and `<prefix>.location.<id>.status` (last message = last
-//! refresh). `id` is the UUID v5 (URL namespace) of the location key
+//! registration), `<prefix>.location.<id>.status` (last message = last
+//! refresh) and `<prefix>.location.<id>.refresh` (last message = latest
+//! refresh request). `id` is the UUID v5 (URL namespace) of the location key
 //! `<type>:<target>`, so every worker derives the same id.
 
 use async_nats::HeaderMap;
@@ -25,6 +26,21 @@ pub fn registration_subject(prefix: &str, id: &str) -> String {
 /// Subject of a location's status reports.
 pub fn status_subject(prefix: &str, id: &str) -> String {
     format!("{prefix}.location.{id}.status")
+}
+
+/// Subject of a location's refresh requests.
+pub fn refresh_subject(prefix: &str, id: &str) -> String {
+    format!("{prefix}.location.{id}.refresh")
+}
+
+/// Wildcard over every location's refresh requests.
+pub fn refresh_wildcard(prefix: &str) -> String {
+    format!("{prefix}.location.*.refresh")
+}
+
+/// Wildcard over every location subject (registrations, statuses, refresh requests).
+pub fn location_wildcard(prefix: &str) -> String {
+    format!("{prefix}.location.*.*")
 }
 
 /// Wildcard over every location's registrations.
@@ -69,6 +85,9 @@ impl LocationEvent {
             pb::location_event::Change::Registered(_) => "catalog.location.registered.v1",
             pb::location_event::Change::Unregistered(_) => "catalog.location.unregistered.v1",
             pb::location_event::Change::Status(_) => "catalog.location.status.v1",
+            pb::location_event::Change::RefreshRequested(_) => {
+                "catalog.location.refresh-requested.v1"
+            }
         }
     }
 
@@ -77,6 +96,7 @@ impl LocationEvent {
         let id = self.location_id();
         match self.change {
             pb::location_event::Change::Status(_) => status_subject(prefix, &id),
+            pb::location_event::Change::RefreshRequested(_) => refresh_subject(prefix, &id),
             _ => registration_subject(prefix, &id),
         }
     }

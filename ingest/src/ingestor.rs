@@ -16,10 +16,12 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use catalog_eventlog::location::refresh_wildcard;
 use catalog_eventlog::{EventLog, EventLogError, LocationEvent, PublishOutcome, Publisher};
 use catalog_model::{Entity, EntityChange, EntityEvent, EntityRef, EventSource};
 use catalog_proto::v1 as pb;
 use catalog_proto::v1::location_event::Change;
+use futures::StreamExt;
 use rand::Rng;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
@@ -73,6 +75,10 @@ struct Root {
     published_status: Option<(pb::LocationStatus, Instant)>,
     /// Whether this worker holds the location's lease (always, without leases).
     held: bool,
+    /// The latest refresh request answered by a published status.
+    refresh_answered: u64,
+    /// A refresh request waiting for its read to be reported.
+    refresh_pending: Option<u64>,
 }
 
 impl Root {
@@ -84,6 +90,8 @@ impl Root {
             is_static,
             published_status: None,
             held: false,
+            refresh_answered: 0,
+            refresh_pending: None,
         }
     }
 }
@@ -157,6 +165,19 @@ impl Ingestor {
     /// Runs until `shutdown` is cancelled, syncing every poll interval.
     pub async fn run(mut self, shutdown: CancellationToken) -> Result<(), IngestError> {
         let mut last_errors: Vec<String> = Vec::new();
+        // Refresh requests wake the loop at once rather than at the next poll.
+        let mut wake = match self
+            .log
+            .client()
+            .subscribe(refresh_wildcard(self.log.prefix()))
+            .await
+        {
+            Ok(subscription) => Some(subscription),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for refresh requests; they wait for the next poll");
+                None
+            }
+        };
         loop {
             match self.sync_once().await {
                 Ok(report) => {
@@ -194,6 +215,12 @@ impl Ingestor {
                     return Ok(());
                 }
                 () = tokio::time::sleep(self.config.poll_interval()) => {}
+                Some(_) = async {
+                    match wake.as_mut() {
+                        Some(w) => w.next().await,
+                        None => std::future::pending().await,
+                    }
+                } => {}
             }
         }
     }
@@ -232,6 +259,7 @@ impl Ingestor {
         let Registrations {
             registered,
             unregistered,
+            refresh_requests,
         } = registered_locations(&self.log).await?;
         let registered: Vec<LocationSpec> = registered.into_iter().map(|(spec, _)| spec).collect();
         self.registrations_read = Some(last);
@@ -244,6 +272,17 @@ impl Ingestor {
                 self.roots.push(Root::new(spec, false));
             }
         }
+        // A new refresh request makes its location due now.
+        for root in &mut self.roots {
+            if let Some(&sequence) = refresh_requests.get(&root.spec.key())
+                && sequence > root.refresh_answered
+                && root.refresh_pending != Some(sequence)
+            {
+                tracing::info!(location = %root.spec.key(), sequence, "refresh requested");
+                root.refresh_pending = Some(sequence);
+                root.next_refresh = Instant::now();
+            }
+        }
         Ok(())
     }
 
@@ -254,17 +293,22 @@ impl Ingestor {
             let Some(outcome) = &root.outcome else {
                 continue;
             };
-            let status = status_of(&root.spec, outcome, root.is_static);
-            let publish = match &root.published_status {
-                None => true,
-                Some((old, at)) => status_changed(old, &status) || status_due(*at, interval),
-            };
+            let mut status = status_of(&root.spec, outcome, root.is_static);
+            status.refresh_sequence = root.refresh_pending.unwrap_or(root.refresh_answered);
+            // A requested refresh is always answered, changed or not.
+            let publish = root.refresh_pending.is_some()
+                || match &root.published_status {
+                    None => true,
+                    Some((old, at)) => status_changed(old, &status) || status_due(*at, interval),
+                };
             if !publish {
                 continue;
             }
             let event = LocationEvent::new(&root.spec.key(), Change::Status(status.clone()));
             match self.publisher.publish_location(&event, None).await {
                 PublishOutcome::Stored { .. } => {
+                    root.refresh_answered = status.refresh_sequence;
+                    root.refresh_pending = None;
                     root.published_status = Some((status, Instant::now()))
                 }
                 other => {

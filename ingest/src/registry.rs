@@ -1,10 +1,10 @@
 //! Registered locations, read from the log, and status reports written to it.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream::consumer::{DeliverPolicy, pull};
-use catalog_eventlog::location::registration_wildcard;
+use catalog_eventlog::location::location_wildcard;
 use catalog_eventlog::{EventLog, EventLogError, LocationEvent, decode_location_event};
 use catalog_proto::v1 as pb;
 use catalog_proto::v1::location_event::Change;
@@ -27,15 +27,18 @@ pub struct Registrations {
     pub registered: Vec<(LocationSpec, String)>,
     /// Keys of locations whose last registration event is an unregistration.
     pub unregistered: HashSet<String>,
+    /// The stream sequence of each location's latest refresh request.
+    pub refresh_requests: HashMap<String, u64>,
 }
 
 /// The locations currently registered on the log (last registration event
-/// of each location is a registration), and the keys of those unregistered.
+/// of each location is a registration), the keys of those unregistered, and
+/// the latest refresh request of each location.
 pub async fn registered_locations(log: &EventLog) -> Result<Registrations, EventLogError> {
     let stream = log.stream().await?;
     let mut consumer = stream
         .create_consumer(pull::OrderedConfig {
-            filter_subject: registration_wildcard(log.prefix()),
+            filter_subject: location_wildcard(log.prefix()),
             deliver_policy: DeliverPolicy::LastPerSubject,
             ..Default::default()
         })
@@ -57,10 +60,10 @@ pub async fn registered_locations(log: &EventLog) -> Result<Registrations, Event
     let cwd = std::env::current_dir().unwrap_or_default();
     while let Some(message) = messages.next().await {
         let message = message.map_err(|e| nats_err("reading registrations", e))?;
-        let pending = message
+        let info = message
             .info()
-            .map_err(|e| nats_err("reading registration metadata", e))?
-            .pending;
+            .map_err(|e| nats_err("reading registration metadata", e))?;
+        let (pending, sequence) = (info.pending, info.stream_sequence);
         match decode_location_event(log.prefix(), &message.subject, &message.payload) {
             Ok(LocationEvent {
                 change: Change::Registered(r),
@@ -85,6 +88,13 @@ pub async fn registered_locations(log: &EventLog) -> Result<Registrations, Event
                 ..
             }) => {
                 out.unregistered.insert(location_key);
+            }
+            Ok(LocationEvent {
+                change: Change::RefreshRequested(_),
+                location_key,
+                ..
+            }) => {
+                out.refresh_requests.insert(location_key, sequence);
             }
             Ok(_) => {}
             Err(e) => {
@@ -137,6 +147,7 @@ pub fn status_of(
             .map(problem_to_proto)
             .collect(),
         r#static: is_static,
+        refresh_sequence: 0,
     }
 }
 

@@ -69,12 +69,14 @@ pub async fn apply_locations(
                     .unwrap_or(e.time_millis);
                 tx.execute(
                     "INSERT INTO location_status \
-                       (id, location_key, refreshed_at, outcome, entities, problems, static, sequence) \
-                     SELECT $1, $2, $3, $4, $5, $6, $7, $8 \
+                       (id, location_key, refreshed_at, outcome, entities, problems, static, sequence, \
+                        refresh_sequence) \
+                     SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9 \
                      WHERE EXISTS (SELECT 1 FROM locations WHERE id = $1) \
                      ON CONFLICT (id) DO UPDATE SET refreshed_at = EXCLUDED.refreshed_at, \
                        outcome = EXCLUDED.outcome, entities = EXCLUDED.entities, problems = EXCLUDED.problems, \
-                       static = EXCLUDED.static, sequence = EXCLUDED.sequence",
+                       static = EXCLUDED.static, sequence = EXCLUDED.sequence, \
+                       refresh_sequence = EXCLUDED.refresh_sequence",
                     &[
                         &id,
                         &e.location_key,
@@ -84,10 +86,14 @@ pub async fn apply_locations(
                         &serde_json::Value::Array(problems),
                         &s.r#static,
                         &seq,
+                        &i64::try_from(s.refresh_sequence).unwrap_or(i64::MAX),
                     ],
                 )
                 .await?;
             }
+            // A request to the ingest workers; the log keeps it, the read
+            // model learns of it through the status that answers it.
+            Change::RefreshRequested(_) => {}
         }
     }
     Ok(())
