@@ -11,6 +11,7 @@
 //! or put a client-supplied string into SQL text (values are bound
 //! parameters; field paths come from an allow-list).
 
+mod ancestry;
 mod config;
 pub mod convert;
 pub mod error;

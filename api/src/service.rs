@@ -339,6 +339,15 @@ impl CatalogApi {
         })
     }
 
+    async fn get_entity_ancestry(
+        &self,
+        req: pb::GetEntityAncestryRequest,
+    ) -> Result<pb::GetEntityAncestryResponse, ApiError> {
+        let entity_ref = parse_ref("entity_ref", &req.entity_ref)?.to_string();
+        let client = self.pool.get().await?;
+        crate::ancestry::ancestry(&**client, &entity_ref).await
+    }
+
     async fn get_graph(&self, req: pb::GetGraphRequest) -> Result<pb::GetGraphResponse, ApiError> {
         let root = parse_ref("root_ref", &req.root_ref)?.to_string();
         let types = relation_types(&req.types)?;
@@ -615,6 +624,17 @@ impl CatalogService for CatalogApi {
         Ok(Response::new({
             self.wait_for_sequence(&request).await?;
             CatalogApi::get_relations(self, request.into_inner()).await?
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc = "GetEntityAncestry", entity_ref = %request.get_ref().entity_ref))]
+    async fn get_entity_ancestry(
+        &self,
+        request: Request<pb::GetEntityAncestryRequest>,
+    ) -> Result<Response<pb::GetEntityAncestryResponse>, Status> {
+        Ok(Response::new({
+            self.wait_for_sequence(&request).await?;
+            CatalogApi::get_entity_ancestry(self, request.into_inner()).await?
         }))
     }
 

@@ -573,6 +573,66 @@ async fn relations_and_graphs_follow_the_backstage_examples_organisation() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::NotFound);
+
+    // Ancestry: team-a's file was reached through org.yaml's Location,
+    // itself a target of the root all.yaml.
+    let ancestry = |r: &str| pb::GetEntityAncestryRequest {
+        entity_ref: r.into(),
+    };
+    let a = g
+        .get_entity_ancestry(ancestry("group:team-a"))
+        .await
+        .unwrap()
+        .into_inner();
+    let chain: Vec<(&str, &str, &str)> = a
+        .items
+        .iter()
+        .map(|i| {
+            (
+                i.entity_ref.as_str(),
+                i.source_location.rsplit('/').next().unwrap_or_default(),
+                i.parent_entity_ref.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        chain,
+        vec![
+            (
+                "group:default/team-a",
+                "team-a-group.yaml",
+                "location:default/example-groups"
+            ),
+            (
+                "location:default/example-groups",
+                "org.yaml",
+                "location:default/example-all"
+            ),
+            ("location:default/example-all", "all.yaml", ""),
+        ],
+        "{a:?}"
+    );
+    assert!(a.origin.starts_with("file:") && a.origin.ends_with("/all.yaml"));
+    let locations = catalog_proto::v1::location_service_client::LocationServiceClient::connect(
+        format!("http://{}", p.api_addr),
+    )
+    .await
+    .unwrap();
+    let root = wait_for("the root location's status", WAIT, || {
+        let mut l = locations.clone();
+        let id = a.origin_location_id.clone();
+        async move { l.get_location(pb::GetLocationRequest { id }).await.ok() }
+    })
+    .await
+    .into_inner();
+    assert_eq!(format!("{}:{}", root.r#type, root.target), a.origin);
+    let err = g
+        .get_entity_ancestry(ancestry("group:nobody"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::NotFound);
+    let err = g.get_entity_ancestry(ancestry("")).await.unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
     p.stop().await;
 }
 

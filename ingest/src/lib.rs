@@ -11,6 +11,7 @@
 //! because its source could not be read or parsed, let one location take
 //! over another's entity, or touch the read models.
 
+pub mod ancestry;
 mod config;
 pub mod crawl;
 pub mod ingestor;
