@@ -25,10 +25,38 @@ pub struct ApiConfig {
     /// API's and the ingest workers' hosts.
     #[serde(default)]
     pub allow_file_locations: bool,
+    /// Longest a call may run when the client set no shorter deadline, in
+    /// seconds (watch streams are not bounded by it once they have started).
+    #[serde(default = "default_request_timeout_secs")]
+    pub request_timeout_secs: u64,
+    /// Longest one database statement may run, in milliseconds; PostgreSQL
+    /// cancels it after that and the call fails with DEADLINE_EXCEEDED.
+    #[serde(default = "default_statement_timeout_ms")]
+    pub statement_timeout_ms: u64,
+}
+
+fn default_request_timeout_secs() -> u64 {
+    60
+}
+
+fn default_statement_timeout_ms() -> u64 {
+    30_000
 }
 
 fn default_page_token_ttl_secs() -> u64 {
     crate::page_token::DEFAULT_TTL.as_secs()
+}
+
+impl ApiConfig {
+    /// `request_timeout_secs` as a duration (at least 1 s).
+    pub fn request_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.request_timeout_secs.max(1))
+    }
+
+    /// `statement_timeout_ms` as a duration (at least 1 ms).
+    pub fn statement_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.statement_timeout_ms.max(1))
+    }
 }
 
 fn default_listen() -> SocketAddr {
@@ -43,6 +71,8 @@ impl Default for ApiConfig {
             page_token_ttl_secs: default_page_token_ttl_secs(),
             extra_kinds: Vec::new(),
             allow_file_locations: false,
+            request_timeout_secs: default_request_timeout_secs(),
+            statement_timeout_ms: default_statement_timeout_ms(),
         }
     }
 }

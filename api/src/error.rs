@@ -83,6 +83,12 @@ impl From<tokio_postgres::Error> for ApiError {
                 "the read model has no schema yet; the projector creates it when it starts".into(),
             );
         }
+        if e.code() == Some(&tokio_postgres::error::SqlState::QUERY_CANCELED) {
+            return Self::DeadlineExceeded(
+                "the query ran longer than the API allows (api.statement_timeout_ms); narrow it"
+                    .into(),
+            );
+        }
         if e.is_closed() || e.as_db_error().is_none() {
             Self::Unavailable(e.to_string())
         } else {

@@ -24,6 +24,8 @@ use catalog_proto::v1::location_service_server::LocationServiceServer;
 pub const MAX_REQUEST_BYTES: usize = 4 << 20;
 /// Largest `Apply` request accepted, in bytes (1000 descriptors).
 pub const MAX_APPLY_BYTES: usize = 64 << 20;
+/// Largest response sent, in bytes (a page of 1000 large entities fits).
+pub const MAX_RESPONSE_BYTES: usize = 64 << 20;
 
 /// Failures starting or running the server.
 #[derive(Debug, thiserror::Error)]
@@ -101,7 +103,8 @@ impl ApiServer {
         .accept_compressed(CompressionEncoding::Zstd)
         .send_compressed(CompressionEncoding::Gzip)
         .send_compressed(CompressionEncoding::Zstd)
-        .max_decoding_message_size(MAX_REQUEST_BYTES);
+        .max_decoding_message_size(MAX_REQUEST_BYTES)
+        .max_encoding_message_size(MAX_RESPONSE_BYTES);
         let policy = KindPolicy {
             extra_kinds: self.config.extra_kinds.clone(),
         };
@@ -110,7 +113,9 @@ impl ApiServer {
             self.log.clone(),
             policy.clone(),
             self.config.allow_file_locations,
-        ));
+        ))
+        .max_decoding_message_size(MAX_REQUEST_BYTES)
+        .max_encoding_message_size(MAX_RESPONSE_BYTES);
         health
             .set_serving::<LocationServiceServer<LocationApi>>()
             .await;
@@ -118,13 +123,18 @@ impl ApiServer {
             .accept_compressed(CompressionEncoding::Gzip)
             .accept_compressed(CompressionEncoding::Zstd)
             .send_compressed(CompressionEncoding::Gzip)
-            .max_decoding_message_size(MAX_APPLY_BYTES);
+            .max_decoding_message_size(MAX_APPLY_BYTES)
+            .max_encoding_message_size(MAX_RESPONSE_BYTES);
         if let Ok(addr) = listener.local_addr() {
             tracing::info!(%addr, "gRPC API listening");
         }
         // gRPC-Web (HTTP/1.1 and HTTP/2) beside native gRPC, so a browser
         // or a stock HTTP tool can call every service.
+        // A call ends at the client's deadline or at `request_timeout`,
+        // whichever is first; waits inside calls (read-your-writes, refresh)
+        // end with DEADLINE_EXCEEDED before either.
         Server::builder()
+            .timeout(self.config.request_timeout())
             .accept_http1(true)
             .layer(tonic_web::GrpcWebLayer::new())
             .add_service(health_service)

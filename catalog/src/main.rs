@@ -277,7 +277,15 @@ async fn spawn_api(
     log: EventLog,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<std::net::SocketAddr> {
-    let server = ApiServer::new(config.api.clone(), pool(config)?, log);
+    let server = ApiServer::new(
+        config.api.clone(),
+        db::connect_read_pool(
+            &config.postgres.url,
+            config.postgres.max_connections,
+            config.api.statement_timeout(),
+        )?,
+        log,
+    );
     let listener = server.bind().await?;
     let addr = listener.local_addr()?;
     let shutdown = shutdown.clone();

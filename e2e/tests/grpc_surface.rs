@@ -72,3 +72,28 @@ async fn reflection_lists_the_services_and_health_reports_serving() {
     assert_eq!(status, ServingStatus::Serving as i32);
     p.stop().await;
 }
+
+/// A statement past `api.statement_timeout_ms` is cancelled by PostgreSQL
+/// and reported as DEADLINE_EXCEEDED, not INTERNAL.
+#[tokio::test]
+async fn statements_past_the_statement_timeout_end_with_deadline_exceeded() {
+    let env = catalog_test_support::TestEnv::new().await;
+    let pool = catalog_projector::db::connect_read_pool(
+        &env.pg_url,
+        1,
+        std::time::Duration::from_millis(50),
+    )
+    .unwrap();
+    let client = pool.get().await.unwrap();
+    client.query_one("SELECT 1", &[]).await.unwrap();
+    let err = client
+        .query_one("SELECT pg_sleep(2)", &[])
+        .await
+        .unwrap_err();
+    let status: tonic::Status = catalog_api::error::ApiError::from(err).into();
+    assert_eq!(status.code(), tonic::Code::DeadlineExceeded, "{status:?}");
+    assert!(
+        status.message().contains("statement_timeout_ms"),
+        "{status:?}"
+    );
+}

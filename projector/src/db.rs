@@ -19,7 +19,18 @@ pub struct PoolError {
 /// Builds a connection pool for a `postgres://` URL. Connections are opened
 /// lazily, on first use.
 pub fn connect_pool(url: &str, max_size: usize) -> Result<Pool, PoolError> {
-    pool_with(url, max_size, None)
+    pool_with(url, max_size, None, None)
+}
+
+/// A pool for readers: every statement is cancelled by PostgreSQL after
+/// `statement_timeout` (SQLSTATE 57014), so a query whose caller gave up
+/// does not keep running.
+pub fn connect_read_pool(
+    url: &str,
+    max_size: usize,
+    statement_timeout: Duration,
+) -> Result<Pool, PoolError> {
+    pool_with(url, max_size, None, Some(statement_timeout))
 }
 
 /// A pool whose connections see only `schema` (their `search_path`), so that
@@ -37,10 +48,15 @@ pub fn connect_pool_in_schema(url: &str, max_size: usize, schema: &str) -> Resul
             message: format!("schema {schema:?} is not a plain lower-case identifier"),
         });
     }
-    pool_with(url, max_size, Some(schema))
+    pool_with(url, max_size, Some(schema), None)
 }
 
-fn pool_with(url: &str, max_size: usize, schema: Option<&str>) -> Result<Pool, PoolError> {
+fn pool_with(
+    url: &str,
+    max_size: usize,
+    schema: Option<&str>,
+    statement_timeout: Option<Duration>,
+) -> Result<Pool, PoolError> {
     let mut pg: tokio_postgres::Config =
         url.parse().map_err(|e: tokio_postgres::Error| PoolError {
             url: redact(url),
@@ -49,8 +65,18 @@ fn pool_with(url: &str, max_size: usize, schema: Option<&str>) -> Result<Pool, P
     if pg.get_connect_timeout().is_none() {
         pg.connect_timeout(CONNECT_TIMEOUT);
     }
+    let mut options = Vec::new();
     if let Some(schema) = schema {
-        pg.options(format!("-c search_path={schema}"));
+        options.push(format!("-c search_path={schema}"));
+    }
+    if let Some(timeout) = statement_timeout {
+        options.push(format!(
+            "-c statement_timeout={}",
+            timeout.as_millis().max(1)
+        ));
+    }
+    if !options.is_empty() {
+        pg.options(options.join(" "));
     }
     let manager = Manager::from_config(
         pg,
