@@ -98,6 +98,21 @@ async fn pages_cover_every_match_once_and_tokens_are_bound_to_their_query() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), tonic::Code::InvalidArgument);
+    // A real token with one character changed fails its signature.
+    let mut tampered = first.next_page_token.clone().into_bytes();
+    let middle = tampered.len() / 2;
+    tampered[middle] = if tampered[middle] == b'A' { b'B' } else { b'A' };
+    let err = grpc
+        .list_entities(pb::ListEntitiesRequest {
+            filter: filter("kind", &["component"]),
+            page_size: 5,
+            page_token: String::from_utf8(tampered).unwrap(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::InvalidArgument);
+    assert!(err.message().starts_with("page_token"), "{}", err.message());
 
     // spec.type filter, several values, case-insensitive.
     let websites = grpc
@@ -396,5 +411,49 @@ async fn paging_while_writes_happen_returns_each_stable_entity_exactly_once() {
         let r = format!("component:default/{name}");
         assert!(seen.contains(&r), "{r} missing");
     }
+    p.stop().await;
+}
+
+/// A page token outlives `api.page_token_ttl_secs` only as an INVALID_ARGUMENT
+/// telling the client to start again.
+#[tokio::test]
+async fn expired_page_tokens_are_rejected() {
+    let p = seeded().await;
+    let api = catalog_api::ApiServer::new(
+        catalog_api::ApiConfig {
+            listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+            page_token_secret: "test-secret".into(),
+            page_token_ttl_secs: 1,
+            ..catalog_api::ApiConfig::default()
+        },
+        p.pool.clone(),
+        p.log.clone(),
+    );
+    let listener = api.bind().await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let server = tokio::spawn(api.run(listener, shutdown.clone()));
+    let mut grpc = catalog_proto::v1::catalog_service_client::CatalogServiceClient::connect(
+        format!("http://{addr}"),
+    )
+    .await
+    .unwrap();
+    let request = |token: String| pb::ListEntitiesRequest {
+        filter: filter("kind", &["component"]),
+        page_size: 5,
+        page_token: token,
+        ..Default::default()
+    };
+    let first = grpc.list_entities(request(String::new())).await.unwrap();
+    let token = first.into_inner().next_page_token;
+    assert!(!token.is_empty());
+    // Fresh, the token is accepted; past its lifetime, it is not.
+    grpc.list_entities(request(token.clone())).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let err = grpc.list_entities(request(token)).await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::InvalidArgument);
+    assert!(err.message().contains("expired"), "{}", err.message());
+    shutdown.cancel();
+    server.await.unwrap().unwrap();
     p.stop().await;
 }
