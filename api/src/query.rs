@@ -164,12 +164,16 @@ pub struct Order {
 pub struct PageStart {
     pub value: Option<String>,
     pub entity_ref: String,
+    /// The number of matches counted for the first page, repeated on the
+    /// later ones instead of counting again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total: Option<u64>,
 }
 
 /// A page of entities matching `filter` (and `text`), ordered by `order`
 /// then ref (or by ref), after `after`; returns up to `limit + 1` rows with
 /// their sort values (the extra one tells that more exist) and the total
-/// number of matches. The sort value is the first value of the path,
+/// number of matches (counted unless `after` carries it). The sort value is the first value of the path,
 /// compared case-insensitively; entities without it come last.
 pub async fn list_entities(
     client: &impl GenericClient,
@@ -185,13 +189,19 @@ pub async fn list_entities(
         let (matches, _) = catalog_projector::query::search::search_sql(text, &mut params);
         condition = format!("{condition} AND {matches}");
     }
-    let total: i64 = client
-        .query_one(
-            &format!("SELECT count(*) FROM entities e WHERE {condition}"),
-            &param_refs(&params),
-        )
-        .await?
-        .get(0);
+    let total = match after.and_then(|a| a.total) {
+        Some(total) => total,
+        None => {
+            let counted: i64 = client
+                .query_one(
+                    &format!("SELECT count(*) FROM entities e WHERE {condition}"),
+                    &param_refs(&params),
+                )
+                .await?
+                .get(0);
+            u64::try_from(counted).unwrap_or(0)
+        }
+    };
 
     let sort = match order {
         Some(o) => {
@@ -233,10 +243,7 @@ pub async fn list_entities(
     let values: Vec<Option<String>> = rows.iter().map(|r| r.get("sort_value")).collect();
     let mut entities: Vec<EntityRow> = rows.iter().map(row_to_entity).collect();
     attach_relations(client, &mut entities).await?;
-    Ok((
-        entities.into_iter().zip(values).collect(),
-        u64::try_from(total).unwrap_or(0),
-    ))
+    Ok((entities.into_iter().zip(values).collect(), total))
 }
 
 /// Entities by canonical ref, keyed by ref (missing ones absent).

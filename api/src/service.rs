@@ -437,14 +437,15 @@ impl CatalogApi {
                 .tokens
                 .decode(&query_id, &req.page_token)
                 .map_err(|e| ApiError::InvalidArgument(e.to_string()))?;
-            Some(match order {
-                // Unsorted pages start after a ref (the token format of v1).
-                None => query::PageStart {
+            Some(match serde_json::from_str::<query::PageStart>(&decoded) {
+                Ok(start) => start,
+                // Unsorted pages of earlier releases started after a bare ref.
+                Err(_) if order.is_none() => query::PageStart {
                     value: None,
                     entity_ref: decoded,
+                    total: None,
                 },
-                Some(_) => serde_json::from_str(&decoded)
-                    .map_err(|_| ApiError::InvalidArgument("page_token is malformed".into()))?,
+                Err(_) => return Err(ApiError::InvalidArgument("page_token is malformed".into())),
             })
         };
         let client = self.pool.get().await?;
@@ -461,14 +462,12 @@ impl CatalogApi {
             rows.truncate(page_size);
             rows.last()
                 .map(|(r, value)| {
-                    let start = match order {
-                        None => r.entity_ref.clone(),
-                        Some(_) => serde_json::to_string(&query::PageStart {
-                            value: value.clone(),
-                            entity_ref: r.entity_ref.clone(),
-                        })
-                        .unwrap_or_default(),
-                    };
+                    let start = serde_json::to_string(&query::PageStart {
+                        value: value.clone(),
+                        entity_ref: r.entity_ref.clone(),
+                        total: Some(total),
+                    })
+                    .unwrap_or_default();
                     self.tokens.encode(&query_id, &start)
                 })
                 .unwrap_or_default()

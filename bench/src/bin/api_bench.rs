@@ -40,7 +40,32 @@ struct Args {
 
 /// CPU time (user + system) of this process so far.
 fn process_cpu() -> Duration {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    cpu_of("/proc/self/stat")
+}
+
+/// CPU time of every PostgreSQL process on this machine so far (the
+/// database serves the API's queries; its backends are separate processes).
+fn postgres_cpu() -> Duration {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Duration::ZERO;
+    };
+    dir.flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+        })
+        .filter(|e| {
+            std::fs::read_to_string(e.path().join("comm")).is_ok_and(|c| c.trim() == "postgres")
+        })
+        .map(|e| cpu_of(&e.path().join("stat").to_string_lossy()))
+        .sum()
+}
+
+/// User + system CPU time from a `/proc/<pid>/stat` file.
+fn cpu_of(path: &str) -> Duration {
+    let stat = std::fs::read_to_string(path).unwrap_or_default();
     // Fields after the command name (which is in parentheses).
     let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
     let fields: Vec<&str> = rest.split_whitespace().collect();
@@ -66,6 +91,7 @@ type Call = Arc<
 async fn scenario(name: &str, api: SocketAddr, args: &Args, call: Call) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(args.seconds);
     let cpu_before = process_cpu();
+    let db_cpu_before = postgres_cpu();
     let started = Instant::now();
     let mut tasks = Vec::new();
     for worker in 0..args.concurrency {
@@ -95,14 +121,16 @@ async fn scenario(name: &str, api: SocketAddr, args: &Args, call: Call) -> anyho
     }
     let elapsed = started.elapsed().as_secs_f64();
     let cpu = process_cpu().saturating_sub(cpu_before);
+    let db_cpu = postgres_cpu().saturating_sub(db_cpu_before);
     all.sort();
     let n = all.len().max(1) as f64;
     println!(
-        "{name:<34} {:>8.0} req/s  p50 {:>7.2} ms  p99 {:>7.2} ms  cpu {:>6.0} µs/req  ({} requests, {errors} errors)",
+        "{name:<34} {:>6.0} req/s  p50 {:>7.2} ms  p99 {:>7.2} ms  cpu/req: api+client {:>5.0} µs, postgres {:>6.0} µs  ({} requests, {errors} errors)",
         all.len() as f64 / elapsed,
         percentile(&all, 0.5).as_secs_f64() * 1000.0,
         percentile(&all, 0.99).as_secs_f64() * 1000.0,
         cpu.as_secs_f64() * 1e6 / n,
+        db_cpu.as_secs_f64() * 1e6 / n,
         all.len()
     );
     Ok(())
