@@ -97,3 +97,38 @@ async fn statements_past_the_statement_timeout_end_with_deadline_exceeded() {
         "{status:?}"
     );
 }
+
+/// gzip and zstd both ways, and requests over the size limit refused.
+#[tokio::test]
+async fn calls_may_be_compressed_and_oversized_requests_are_refused() {
+    use tonic::codec::CompressionEncoding;
+    let p = Pipeline::start().await;
+    for encoding in [CompressionEncoding::Gzip, CompressionEncoding::Zstd] {
+        let mut grpc = p
+            .grpc()
+            .await
+            .send_compressed(encoding)
+            .accept_compressed(encoding);
+        let response = grpc
+            .list_entities(catalog_proto::v1::ListEntitiesRequest::default())
+            .await
+            .unwrap();
+        let used = response
+            .metadata()
+            .get("grpc-encoding")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        assert_eq!(used, encoding.to_string(), "response encoding");
+    }
+    // 5 MiB of refs: over the 4 MiB request limit, refused before any work.
+    let mut grpc = p.grpc().await;
+    let err = grpc
+        .batch_get_entities(catalog_proto::v1::BatchGetEntitiesRequest {
+            entity_refs: vec!["x".repeat(5 << 20)],
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::OutOfRange, "{err:?}");
+    p.stop().await;
+}
