@@ -10,6 +10,7 @@
 //! comes through the gRPC API.
 
 pub mod assets;
+pub mod auth;
 mod config;
 pub mod convert;
 pub mod rest;
