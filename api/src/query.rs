@@ -59,7 +59,26 @@ pub fn parse_filter(filter: Option<&pb::EntityFilter>) -> Result<Filter, ApiErro
                     "{at}.values has a value with a NUL character"
                 )));
             }
-            conditions.push(Condition::new(key, &c.values));
+            let mut condition = Condition::new(key, &c.values);
+            match pb::FilterOperator::try_from(c.operator) {
+                Ok(pb::FilterOperator::Unspecified) => {}
+                Ok(pb::FilterOperator::Prefix) if c.values.is_empty() => {
+                    return Err(ApiError::InvalidArgument(format!(
+                        "{at}.values is empty; a prefix condition needs at least one prefix"
+                    )));
+                }
+                Ok(pb::FilterOperator::Prefix) => condition = condition.by_prefix(),
+                Err(_) => {
+                    return Err(ApiError::InvalidArgument(format!(
+                        "{at}.operator {} is not a known operator",
+                        c.operator
+                    )));
+                }
+            }
+            if c.negate {
+                condition = condition.negated();
+            }
+            conditions.push(condition);
         }
         clauses.push(conditions);
     }

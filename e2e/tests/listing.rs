@@ -11,6 +11,7 @@ fn filter(key: &str, values: &[&str]) -> Option<pb::EntityFilter> {
             all_of: vec![pb::FilterCondition {
                 key: key.into(),
                 values: values.iter().map(|v| v.to_string()).collect(),
+                ..Default::default()
             }],
         }],
     })

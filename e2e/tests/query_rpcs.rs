@@ -31,6 +31,7 @@ fn filter(conditions: &[(&str, &[&str])]) -> Option<pb::EntityFilter> {
                 .map(|(k, v)| pb::FilterCondition {
                     key: k.to_string(),
                     values: v.iter().map(|s| s.to_string()).collect(),
+                    ..Default::default()
                 })
                 .collect(),
         }],
@@ -681,5 +682,96 @@ async fn grpc_web_clients_can_call_the_catalog() {
     // Then the trailers frame, with the status.
     let trailers = String::from_utf8_lossy(&bytes[5 + len + 5..]).to_lowercase();
     assert!(trailers.contains("grpc-status:0"), "{trailers}");
+    p.stop().await;
+}
+
+/// Negated and prefix conditions (what Backstage's predicate queries need).
+#[tokio::test]
+async fn negated_and_prefix_conditions_narrow_lists() {
+    let p = examples().await;
+    let mut g = p.grpc().await;
+    let list = |all_of: Vec<pb::FilterCondition>| pb::ListEntitiesRequest {
+        filter: Some(pb::EntityFilter {
+            any_of: vec![pb::FilterClause { all_of }],
+        }),
+        page_size: 100,
+        ..Default::default()
+    };
+    let cond = |key: &str, values: &[&str], negate: bool, prefix: bool| pb::FilterCondition {
+        key: key.into(),
+        values: values.iter().map(|v| v.to_string()).collect(),
+        negate,
+        operator: if prefix {
+            pb::FilterOperator::Prefix as i32
+        } else {
+            0
+        },
+    };
+    let components = g
+        .list_entities(list(vec![cond("kind", &["component"], false, false)]))
+        .await
+        .unwrap()
+        .into_inner()
+        .entities;
+    let not_experimental = g
+        .list_entities(list(vec![
+            cond("kind", &["component"], false, false),
+            cond("spec.lifecycle", &["EXPERIMENTAL"], true, false),
+        ]))
+        .await
+        .unwrap()
+        .into_inner()
+        .entities;
+    assert!(!not_experimental.is_empty());
+    assert!(not_experimental.len() < components.len());
+    assert!(not_experimental.iter().all(|e| {
+        e.spec
+            .as_ref()
+            .is_some_and(|s| catalog_proto::struct_to_json(s)["lifecycle"] != "experimental")
+    }));
+    // Prefixes: case-insensitive, on columns, fields and relations alike.
+    let artists = g
+        .list_entities(list(vec![cond("metadata.name", &["ARTIST-"], false, true)]))
+        .await
+        .unwrap()
+        .into_inner()
+        .entities;
+    assert_eq!(
+        refs(&artists),
+        vec![
+            "component:default/artist-lookup",
+            "system:default/artist-engagement-portal"
+        ]
+    );
+    let kinds = g
+        .list_entities(list(vec![cond("kind", &["comp"], false, true)]))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(kinds.total_size, components.len() as u64);
+    let owned_by_teams = g
+        .list_entities(list(vec![cond(
+            "relations.ownedBy",
+            &["group:default/team-"],
+            false,
+            true,
+        )]))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(owned_by_teams.total_size > 0);
+    // `_` and `%` are literal in prefixes.
+    let none = g
+        .list_entities(list(vec![cond("metadata.name", &["%"], false, true)]))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(none.total_size, 0);
+    let err = g
+        .list_entities(list(vec![cond("metadata.name", &[], false, true)]))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    assert!(err.message().contains("prefix"), "{}", err.message());
     p.stop().await;
 }

@@ -28,6 +28,7 @@ fn components_only(after_cursor: u64) -> pb::WatchEntitiesRequest {
                 all_of: vec![pb::FilterCondition {
                     key: "kind".into(),
                     values: vec!["component".into()],
+                    ..Default::default()
                 }],
             }],
         }),
@@ -169,6 +170,7 @@ async fn watchers_get_matching_changes_once_and_resume_without_gaps_or_duplicate
                     all_of: vec![pb::FilterCondition {
                         key: "metadata.uid".into(),
                         values: vec![],
+                        ..Default::default()
                     }],
                 }],
             }),

@@ -85,6 +85,7 @@ pub fn parse_filters(params: &[String]) -> Result<pb::EntityFilter, String> {
                 None => all_of.push(pb::FilterCondition {
                     key,
                     values: value.map(str::to_string).into_iter().collect(),
+                    ..Default::default()
                 }),
             }
         }

@@ -142,6 +142,7 @@ fn filter(key: &str, value: &str) -> Option<pb::EntityFilter> {
             all_of: vec![pb::FilterCondition {
                 key: key.into(),
                 values: vec![value.into()],
+                ..Default::default()
             }],
         }],
     })

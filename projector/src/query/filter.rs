@@ -142,6 +142,10 @@ impl Key {
 pub struct Condition {
     pub key: Key,
     pub values: Vec<String>,
+    /// Match by prefix instead of equality.
+    pub prefix: bool,
+    /// Match when the test does not hold.
+    pub negate: bool,
 }
 
 impl Condition {
@@ -153,10 +157,82 @@ impl Condition {
             .collect();
         values.sort();
         values.dedup();
-        Self { key, values }
+        Self {
+            key,
+            values,
+            prefix: false,
+            negate: false,
+        }
+    }
+
+    /// The same condition, matching values by prefix.
+    pub fn by_prefix(mut self) -> Self {
+        self.prefix = true;
+        self
+    }
+
+    /// The same condition, negated.
+    pub fn negated(mut self) -> Self {
+        self.negate = !self.negate;
+        self
     }
 
     fn to_sql(&self, params: &mut Params) -> String {
+        let test = if self.prefix && !self.values.is_empty() {
+            self.prefix_sql(params)
+        } else {
+            self.equality_sql(params)
+        };
+        if self.negate {
+            format!("NOT ({test})")
+        } else {
+            test
+        }
+    }
+
+    /// `LIKE` patterns matching values that start with each of `values`.
+    fn like_patterns(&self) -> Vec<String> {
+        self.values
+            .iter()
+            .map(|v| {
+                let escaped = v
+                    .replace('\\', "\\\\")
+                    .replace('%', "\\%")
+                    .replace('_', "\\_");
+                format!("{escaped}%")
+            })
+            .collect()
+    }
+
+    fn prefix_sql(&self, params: &mut Params) -> String {
+        let column = |c: &str, params: &mut Params| {
+            format!(
+                "coalesce({c} LIKE ANY({}), FALSE)",
+                bind(params, self.like_patterns())
+            )
+        };
+        match &self.key {
+            Key::Kind => column("e.kind", params),
+            Key::Namespace => column("e.namespace", params),
+            Key::Name => column("e.name", params),
+            Key::SpecType => column("e.spec_type", params),
+            Key::Uid => column("e.uid::text", params),
+            Key::Relation(t) => format!(
+                "EXISTS (SELECT 1 FROM relations r WHERE r.source_ref = e.entity_ref AND r.type = {} \
+                 AND r.target_ref LIKE ANY({}))",
+                bind(params, t.as_str()),
+                bind(params, self.like_patterns())
+            ),
+            Key::Field(path) => format!(
+                "EXISTS (SELECT 1 FROM jsonb_array_elements_text(e.fields -> {}) AS v \
+                 WHERE lower(v) LIKE ANY({}))",
+                bind(params, path.clone()),
+                bind(params, self.like_patterns())
+            ),
+        }
+    }
+
+    fn equality_sql(&self, params: &mut Params) -> String {
         let exists = self.values.is_empty();
         match &self.key {
             Key::Kind | Key::Namespace | Key::Name if exists => "TRUE".into(),
@@ -227,12 +303,12 @@ impl Filter {
 
     /// A canonical, unambiguous text form (for page-token fingerprints).
     pub fn canonical(&self) -> String {
-        let clauses: Vec<Vec<(String, &Vec<String>)>> = self
+        let clauses: Vec<Vec<(String, &Vec<String>, bool, bool)>> = self
             .clauses
             .iter()
             .map(|c| {
                 c.iter()
-                    .map(|cond| (cond.key.as_str(), &cond.values))
+                    .map(|cond| (cond.key.as_str(), &cond.values, cond.prefix, cond.negate))
                     .collect()
             })
             .collect();
@@ -271,12 +347,28 @@ impl Filter {
     ) -> bool {
         self.clauses.is_empty()
             || self.clauses.iter().any(|clause| {
-                clause.iter().all(|c| match &c.key {
-                    Key::Uid => false,
-                    Key::Relation(t) => relations.iter().any(|(rt, target)| {
-                        rt == t && (c.values.is_empty() || c.values.contains(target))
-                    }),
-                    key => catalog_model::fields_match(fields, &key.as_str(), &c.values),
+                clause.iter().all(|c| {
+                    let hit = |value: &str| {
+                        let value = value.to_lowercase();
+                        c.values.is_empty()
+                            || c.values.iter().any(|want| {
+                                if c.prefix {
+                                    value.starts_with(want.as_str())
+                                } else {
+                                    value == *want
+                                }
+                            })
+                    };
+                    let holds = match &c.key {
+                        Key::Uid => false,
+                        Key::Relation(t) => {
+                            relations.iter().any(|(rt, target)| rt == t && hit(target))
+                        }
+                        key => fields
+                            .get(&key.as_str())
+                            .is_some_and(|found| found.iter().flatten().any(|v| hit(v))),
+                    };
+                    holds != c.negate
                 })
             })
     }
