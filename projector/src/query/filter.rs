@@ -303,12 +303,19 @@ impl Filter {
 
     /// A canonical, unambiguous text form (for page-token fingerprints).
     pub fn canonical(&self) -> String {
-        let clauses: Vec<Vec<(String, &Vec<String>, bool, bool)>> = self
+        // Plain conditions keep the form they had before negation and
+        // prefixes existed, so their page tokens stay valid.
+        let clauses: Vec<Vec<Value>> = self
             .clauses
             .iter()
             .map(|c| {
                 c.iter()
-                    .map(|cond| (cond.key.as_str(), &cond.values, cond.prefix, cond.negate))
+                    .map(|cond| match (cond.prefix, cond.negate) {
+                        (false, false) => json!([cond.key.as_str(), cond.values]),
+                        (prefix, negate) => {
+                            json!([cond.key.as_str(), cond.values, prefix, negate])
+                        }
+                    })
                     .collect()
             })
             .collect();
