@@ -12,6 +12,8 @@ use axum::response::{IntoResponse, Response};
 use catalog_proto::v1 as pb;
 use serde_json::json;
 
+pub mod predicate;
+
 /// A REST error in Backstage's body shape.
 #[derive(Debug)]
 pub struct RestError {
