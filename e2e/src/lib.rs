@@ -171,6 +171,8 @@ impl Pipeline {
         let bridge = UiBridge::new(UiBridgeConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             api_url: format!("http://{api_addr}"),
+            plugins: Vec::new(),
+            ..UiBridgeConfig::default()
         })
         .unwrap_or_else(|e| panic!("{e}"));
         let listener = bridge.bind().await.unwrap_or_else(|e| panic!("{e}"));

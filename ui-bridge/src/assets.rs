@@ -24,3 +24,8 @@ pub fn serve(path: &str) -> Response {
         None => (StatusCode::NOT_FOUND, "not found").into_response(),
     }
 }
+
+/// An embedded text file's content.
+pub fn read(path: &str) -> Option<String> {
+    Web::get(path).and_then(|f| String::from_utf8(f.data.into_owned()).ok())
+}

@@ -12,6 +12,13 @@ pub struct UiBridgeConfig {
     /// URL of the gRPC API.
     #[serde(default = "default_api_url")]
     pub api_url: String,
+    /// Sessions and bearer tokens.
+    #[serde(default)]
+    pub auth: crate::auth::AuthConfig,
+    /// The plugins the shell offers, in navigation order (default: the
+    /// three built-in ones).
+    #[serde(default = "crate::plugins::default_plugins")]
+    pub plugins: Vec<crate::plugins::PluginConfig>,
 }
 
 fn default_listen() -> SocketAddr {
@@ -26,6 +33,8 @@ impl Default for UiBridgeConfig {
         Self {
             listen: default_listen(),
             api_url: default_api_url(),
+            auth: crate::auth::AuthConfig::default(),
+            plugins: crate::plugins::default_plugins(),
         }
     }
 }

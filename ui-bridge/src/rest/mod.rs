@@ -12,6 +12,9 @@ use axum::response::{IntoResponse, Response};
 use catalog_proto::v1 as pb;
 use serde_json::json;
 
+pub mod entities;
+pub mod extras;
+pub mod locations;
 pub mod predicate;
 
 /// A REST error in Backstage's body shape.
@@ -35,11 +38,71 @@ impl IntoResponse for RestError {
     }
 }
 
+/// The request an error is about (for Backstage's error body).
+#[derive(Debug, Clone)]
+pub struct Req {
+    pub method: axum::http::Method,
+    pub uri: String,
+}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Req {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        // Nested routers see a shortened URI; the original is the one asked for.
+        let uri = parts
+            .extensions
+            .get::<axum::extract::OriginalUri>()
+            .map_or_else(|| parts.uri.to_string(), |u| u.0.to_string());
+        Ok(Self {
+            method: parts.method.clone(),
+            uri,
+        })
+    }
+}
+
+impl Req {
+    /// An error about this request.
+    pub fn error(&self, status: StatusCode, message: impl Into<String>) -> RestError {
+        RestError {
+            status,
+            name: error_name(status),
+            message: message.into(),
+            method: self.method.to_string(),
+            url: self.uri.clone(),
+        }
+    }
+
+    /// A 400 `InputError`.
+    pub fn bad_request(&self, message: impl Into<String>) -> RestError {
+        self.error(StatusCode::BAD_REQUEST, message)
+    }
+
+    /// The REST error for a gRPC status from the API.
+    pub fn grpc_error(&self, s: tonic::Status) -> RestError {
+        self.error(status_for(s.code()), s.message().to_string())
+    }
+
+    #[cfg(test)]
+    pub fn for_tests() -> Self {
+        Self {
+            method: axum::http::Method::GET,
+            uri: "/test".into(),
+        }
+    }
+}
+
 /// The error name Backstage uses for a status.
 pub fn error_name(status: StatusCode) -> &'static str {
     match status {
         StatusCode::BAD_REQUEST => "InputError",
         StatusCode::NOT_FOUND => "NotFoundError",
+        StatusCode::CONFLICT => "ConflictError",
+        StatusCode::UNAUTHORIZED => "AuthenticationError",
+        StatusCode::FORBIDDEN => "NotAllowedError",
         StatusCode::SERVICE_UNAVAILABLE => "ServiceUnavailableError",
         StatusCode::GATEWAY_TIMEOUT => "TimeoutError",
         _ => "Error",

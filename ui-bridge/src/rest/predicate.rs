@@ -123,7 +123,10 @@ fn leaf(at: &str, path: &str, value: &Value) -> Result<Node, String> {
     if matcher.len() != 1 {
         return Err(format!("{at}: a matcher has exactly one operator"));
     }
-    let (op, arg) = matcher.iter().next().ok_or(format!("{at}: empty matcher"))?;
+    let (op, arg) = matcher
+        .iter()
+        .next()
+        .ok_or(format!("{at}: empty matcher"))?;
     let at = format!("{at}.{op}");
     match op.as_str() {
         "$exists" => match arg {
@@ -158,9 +161,13 @@ fn leaf(at: &str, path: &str, value: &Value) -> Result<Node, String> {
             let key = format!("relations.{kind}");
             match rel.get("targetRef") {
                 None => Ok(Node::Leaf(condition(&key, Vec::new(), false))),
-                Some(Value::Object(m)) if m.len() == 1 && m.contains_key("$in") => Ok(Node::Leaf(
-                    condition(&key, primitives(&format!("{at}.targetRef.$in"), &m["$in"])?, false),
-                )),
+                Some(Value::Object(m)) if m.len() == 1 && m.contains_key("$in") => {
+                    Ok(Node::Leaf(condition(
+                        &key,
+                        primitives(&format!("{at}.targetRef.$in"), &m["$in"])?,
+                        false,
+                    )))
+                }
                 Some(v) => Ok(Node::Leaf(condition(
                     &key,
                     vec![primitive(&format!("{at}.targetRef"), v)?],
@@ -169,7 +176,11 @@ fn leaf(at: &str, path: &str, value: &Value) -> Result<Node, String> {
             }
         }
         // Arrays are flattened under their own path, so an item equals.
-        "$contains" => Ok(Node::Leaf(condition(path, vec![primitive(&at, arg)?], false))),
+        "$contains" => Ok(Node::Leaf(condition(
+            path,
+            vec![primitive(&at, arg)?],
+            false,
+        ))),
         "$not" => Err(format!(
             "{at}: $not is not allowed on the right-hand side of a path; wrap the path in {{\"$not\": ...}}"
         )),
@@ -301,7 +312,10 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn clauses(q: Value) -> Vec<Vec<(String, Vec<String>, bool, bool)>> {
+    /// A condition as (key, values, negated, prefix).
+    type Plain = (String, Vec<String>, bool, bool);
+
+    fn clauses(q: Value) -> Vec<Vec<Plain>> {
         to_filter(&q)
             .unwrap()
             .any_of
@@ -325,22 +339,38 @@ mod tests {
     #[test]
     fn leaves_become_conditions() {
         assert_eq!(
-            clauses(json!({"kind": "Component", "spec.lifecycle": {"$in": ["production", "beta"]}})),
+            clauses(
+                json!({"kind": "Component", "spec.lifecycle": {"$in": ["production", "beta"]}})
+            ),
             vec![vec![
                 ("kind".into(), s(&["Component"]), false, false),
-                ("spec.lifecycle".into(), s(&["production", "beta"]), false, false),
+                (
+                    "spec.lifecycle".into(),
+                    s(&["production", "beta"]),
+                    false,
+                    false
+                ),
             ]]
         );
         assert_eq!(
-            clauses(json!({"metadata.name": {"$hasPrefix": "art"}, "spec.owner": {"$exists": false}})),
+            clauses(
+                json!({"metadata.name": {"$hasPrefix": "art"}, "spec.owner": {"$exists": false}})
+            ),
             vec![vec![
                 ("metadata.name".into(), s(&["art"]), false, true),
                 ("spec.owner".into(), vec![], true, false),
             ]]
         );
         assert_eq!(
-            clauses(json!({"relations": {"$contains": {"type": "ownedBy", "targetRef": {"$in": ["group:default/a"]}}}})),
-            vec![vec![("relations.ownedby".into(), s(&["group:default/a"]), false, false)]]
+            clauses(
+                json!({"relations": {"$contains": {"type": "ownedBy", "targetRef": {"$in": ["group:default/a"]}}}})
+            ),
+            vec![vec![(
+                "relations.ownedby".into(),
+                s(&["group:default/a"]),
+                false,
+                false
+            )]]
         );
         assert_eq!(
             clauses(json!({"metadata.tags": {"$contains": "java"}})),
@@ -404,7 +434,9 @@ mod tests {
         assert!(m(json!({"type": "URL"})));
         assert!(m(json!({"target": {"$hasPrefix": "https://git.example/"}})));
         assert!(!m(json!({"$not": {"type": "url"}})));
-        assert!(m(json!({"$any": [{"type": "file"}, {"id": {"$in": ["x"]}}]})));
+        assert!(m(
+            json!({"$any": [{"type": "file"}, {"id": {"$in": ["x"]}}]})
+        ));
         assert!(!m(json!({"owner": {"$exists": true}})));
     }
 }
