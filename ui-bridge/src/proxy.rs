@@ -168,9 +168,13 @@ pub struct EndpointOptions {
     pub target: String,
     /// Rewrites of the path after the endpoint name (`/a/b` for
     /// `/api/proxy/{endpoint}/a/b`), applied before it is appended to the
-    /// target's path. Without it, the path is appended unchanged.
+    /// target's path: regular expression → replacement (`$1` names a
+    /// group). When several match, the longest match wins (ties: the
+    /// pattern that sorts first), because a config loader need not keep the
+    /// order keys were written in. Without it, the path is appended
+    /// unchanged.
     #[serde(default)]
-    pub path_rewrite: Option<PathRewrite>,
+    pub path_rewrite: BTreeMap<String, String>,
     /// `true` (default): `Host` is the target's; `false`: the caller's.
     #[serde(default = "default_true")]
     pub change_origin: bool,
@@ -202,7 +206,7 @@ impl EndpointOptions {
     pub fn for_target(target: impl Into<String>) -> Self {
         Self {
             target: target.into(),
-            path_rewrite: None,
+            path_rewrite: BTreeMap::new(),
             change_origin: true,
             headers: BTreeMap::new(),
             allowed_methods: None,
@@ -211,32 +215,6 @@ impl EndpointOptions {
             rate_limit: None,
             timeout_ms: None,
         }
-    }
-}
-
-/// `pathRewrite`: regular expression → replacement (`$1` names a group),
-/// tried in the order written; only the first that matches applies, as in
-/// http-proxy-middleware.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PathRewrite(pub Vec<(String, String)>);
-
-impl<'de> Deserialize<'de> for PathRewrite {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct RulesVisitor;
-        impl<'de> Visitor<'de> for RulesVisitor {
-            type Value = PathRewrite;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a map of regular expression to replacement")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut rules = Vec::new();
-                while let Some(rule) = map.next_entry::<String, String>()? {
-                    rules.push(rule);
-                }
-                Ok(PathRewrite(rules))
-            }
-        }
-        deserializer.deserialize_map(RulesVisitor)
     }
 }
 
@@ -567,7 +545,6 @@ impl Endpoint {
         let rewrite = options
             .path_rewrite
             .iter()
-            .flat_map(|rules| &rules.0)
             .map(|(pattern, replacement)| {
                 Regex::new(pattern)
                     .map(|re| (re, replacement.clone()))
@@ -654,7 +631,7 @@ impl Endpoint {
         let limiter = options
             .rate_limit
             .as_ref()
-            .map(|limit| rate_limiter(limit))
+            .map(rate_limiter)
             .transpose()
             .map_err(|message| ProxyConfigError::Invalid {
                 endpoint: endpoint(),
@@ -797,7 +774,9 @@ impl Endpoint {
             Err(_) => return Err(self.timed_out(call)),
             Ok(Err(e)) if e.is_timeout() => return Err(self.timed_out(call)),
             Ok(Err(e)) => {
-                tracing::warn!(endpoint = %self.name, error = %error_chain(&e), "proxy target unreachable");
+                // Without the URL: its query is the caller's.
+                let error = error_chain(&e.without_url());
+                tracing::warn!(endpoint = %self.name, %error, "proxy target unreachable");
                 return Err(call.refuse(
                     StatusCode::BAD_GATEWAY,
                     format!(
@@ -847,11 +826,16 @@ impl Endpoint {
         )
     }
 
-    /// The target path for `rest`: the first matching rewrite applied,
-    /// then appended to the target's base path.
+    /// The target path for `rest`: the rewrite with the longest match
+    /// applied, then appended to the target's base path.
     fn upstream_path(&self, rest: &str) -> Result<String, &'static str> {
-        let rewritten = match self.rewrite.iter().find(|(re, _)| re.is_match(rest)) {
-            Some((re, replacement)) => re.replace(rest, replacement.as_str()).into_owned(),
+        let rule = self
+            .rewrite
+            .iter()
+            .filter_map(|(re, replacement)| Some((re.find(rest)?.len(), re, replacement)))
+            .min_by_key(|(len, _, _)| std::cmp::Reverse(*len));
+        let rewritten = match rule {
+            Some((_, re, replacement)) => re.replace(rest, replacement.as_str()).into_owned(),
             None => rest.to_owned(),
         };
         let rewritten = if rewritten.is_empty() || rewritten.starts_with('/') {
@@ -1202,6 +1186,22 @@ mod tests {
         let (b, _) = p.find("/b").unwrap();
         assert_eq!(b.upstream_path("").unwrap(), "/");
         assert_eq!(b.upstream_path("/x").unwrap(), "/x");
+    }
+
+    #[test]
+    fn the_longest_rewrite_match_wins() {
+        let config: ProxyConfig = serde_json::from_value(serde_json::json!({"endpoints": {"ep": {
+            "target": "http://h/base",
+            "pathRewrite": {"^/v1": "/old", "^/v1/items/(.*)$": "/items/$1", "x$": "y"},
+        }}}))
+        .unwrap();
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let p = Proxy::from_config(&config, &|_| None).unwrap();
+        let (ep, _) = p.find("/ep").unwrap();
+        assert_eq!(ep.upstream_path("/v1/items/7").unwrap(), "/base/items/7");
+        assert_eq!(ep.upstream_path("/v1/other").unwrap(), "/base/old/other");
+        assert_eq!(ep.upstream_path("/ax").unwrap(), "/base/ay");
+        assert_eq!(ep.upstream_path("/none").unwrap(), "/base/none");
     }
 
     #[test]
