@@ -12,6 +12,9 @@ pub struct UiBridgeConfig {
     /// URL of the gRPC API.
     #[serde(default = "default_api_url")]
     pub api_url: String,
+    /// Endpoints for third-party APIs (`/api/proxy/{endpoint}/...`).
+    #[serde(default)]
+    pub proxy: crate::proxy::ProxyConfig,
     /// Sessions and bearer tokens.
     #[serde(default)]
     pub auth: crate::auth::AuthConfig,
@@ -33,6 +36,7 @@ impl Default for UiBridgeConfig {
         Self {
             listen: default_listen(),
             api_url: default_api_url(),
+            proxy: crate::proxy::ProxyConfig::default(),
             auth: crate::auth::AuthConfig::default(),
             plugins: crate::plugins::default_plugins(),
         }

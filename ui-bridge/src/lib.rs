@@ -14,6 +14,7 @@ pub mod auth;
 mod config;
 pub mod convert;
 pub mod plugins;
+pub mod proxy;
 pub mod rest;
 pub mod routes;
 

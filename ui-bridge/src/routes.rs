@@ -30,6 +30,8 @@ pub enum BridgeError {
     ApiUrl { url: String, message: String },
     #[error(transparent)]
     Plugin(#[from] PluginError),
+    #[error("ui_bridge.proxy: {0}")]
+    Proxy(#[from] crate::proxy::ProxyConfigError),
     #[error("binding UI bridge to {addr}: {source}")]
     Bind {
         addr: std::net::SocketAddr,
@@ -54,6 +56,7 @@ pub struct UiBridge {
     state: AppState,
     auth: Auth,
     plugins: Arc<Vec<Plugin>>,
+    proxy: Router,
 }
 
 impl UiBridge {
@@ -74,7 +77,9 @@ impl UiBridge {
             ingest: IngestServiceClient::new(channel).max_decoding_message_size(MAX_RESPONSE_BYTES),
         };
         let plugins = plugins::load(&config.plugins, &proxy_endpoint_names(&config))?;
+        let proxy = crate::proxy::router(&config.proxy)?;
         Ok(Self {
+            proxy,
             auth: Auth::new(&config.auth),
             plugins: Arc::new(plugins),
             config,
@@ -160,6 +165,7 @@ impl UiBridge {
             .route("/healthz", get(|| async { "ok" }))
             .nest("/api/catalog", catalog)
             .nest("/api/identity", identity)
+            .nest("/api/proxy", self.proxy.clone())
             .merge(plugin_routes)
             .layer(axum::middleware::from_fn_with_state(
                 self.auth.clone(),
@@ -185,8 +191,13 @@ impl UiBridge {
 }
 
 /// The configured proxy endpoints' names (plugins may only name these).
-fn proxy_endpoint_names(_config: &UiBridgeConfig) -> Vec<String> {
-    Vec::new()
+fn proxy_endpoint_names(config: &UiBridgeConfig) -> Vec<String> {
+    config
+        .proxy
+        .endpoints
+        .keys()
+        .map(|k| k.trim_matches('/').to_string())
+        .collect()
 }
 
 async fn index() -> Response {
