@@ -19,7 +19,14 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
 
 deploy/dev/services.sh
-cargo build --release -p catalog
+cargo build --release -p catalog -p catalog-demo-ci
+
+# The stand-in third-party CI server the ci-builds plugin reaches through the
+# bridge's proxy (endpoint `ci` in deploy/dev/catalog.yaml).
+export DEMO_CI_TOKEN="${DEMO_CI_TOKEN:-demo-ci-token}"
+"${CARGO_TARGET_DIR:-target}/release/catalog-demo-ci" --listen "${DEMO_CI_LISTEN:-127.0.0.1:7010}" &
+DEMO_CI_PID=$!
+trap 'kill "$DEMO_CI_PID" 2>/dev/null || true' EXIT
 
 # The web UI talks to the gRPC API; follow a moved API unless told otherwise.
 if [[ -n "${CATALOG_API__LISTEN:-}" && -z "${CATALOG_UI_BRIDGE__API_URL:-}" ]]; then
@@ -27,4 +34,5 @@ if [[ -n "${CATALOG_API__LISTEN:-}" && -z "${CATALOG_UI_BRIDGE__API_URL:-}" ]]; 
 fi
 
 echo "catalog: web UI on http://${CATALOG_UI_BRIDGE__LISTEN:-127.0.0.1:7007}, gRPC API on ${CATALOG_API__LISTEN:-127.0.0.1:50051}"
-exec "${CARGO_TARGET_DIR:-target}/release/catalog" all --config deploy/dev/catalog.yaml "$@"
+echo "demo CI server (third party, through /api/proxy/ci) on http://${DEMO_CI_LISTEN:-127.0.0.1:7010}"
+"${CARGO_TARGET_DIR:-target}/release/catalog" all --config deploy/dev/catalog.yaml "$@"

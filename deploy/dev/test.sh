@@ -40,6 +40,18 @@ if [[ ! -x "$PY_ENV/bin/python" ]] || ! cmp -s "$PY_REQ" "$PY_ENV/requirements.t
 fi
 export CATALOG_PYTHON="$PY_ENV/bin/python"
 
+# A real browser for the web UI tests: Debian's Chromium and ChromeDriver.
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+    if [[ "$(id -u)" -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver >/dev/null
+    else
+        echo "error: the browser tests need Chromium: sudo apt-get install -y chromium chromium-driver" >&2
+        exit 1
+    fi
+fi
+export CATALOG_CHROMEDRIVER="${CATALOG_CHROMEDRIVER:-$(command -v chromedriver)}"
+export CATALOG_CHROMIUM="${CATALOG_CHROMIUM:-$(command -v chromium)}"
+
 cargo test --workspace --doc
 
 if command -v cargo-nextest >/dev/null 2>&1; then

@@ -132,6 +132,15 @@ impl Pipeline {
 
     /// Like [`Pipeline::start`], with the given projector settings.
     pub async fn start_with(projector: ProjectorConfig) -> Self {
+        Self::start_custom(projector, |_| {}).await
+    }
+
+    /// Like [`Pipeline::start`], with the bridge's settings adjusted by
+    /// `bridge` (the tests' default has no plugins and no proxy endpoints).
+    pub async fn start_custom(
+        projector: ProjectorConfig,
+        bridge: impl FnOnce(&mut UiBridgeConfig),
+    ) -> Self {
         let env = TestEnv::new().await;
         let log = connect_log(&env).await;
         let pool = migrated_pool(&env).await;
@@ -168,13 +177,14 @@ impl Pipeline {
             }
         }));
 
-        let bridge = UiBridge::new(UiBridgeConfig {
+        let mut bridge_config = UiBridgeConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             api_url: format!("http://{api_addr}"),
             plugins: Vec::new(),
             ..UiBridgeConfig::default()
-        })
-        .unwrap_or_else(|e| panic!("{e}"));
+        };
+        bridge(&mut bridge_config);
+        let bridge = UiBridge::new(bridge_config).unwrap_or_else(|e| panic!("{e}"));
         let listener = bridge.bind().await.unwrap_or_else(|e| panic!("{e}"));
         let bridge_addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
         let token = shutdown.clone();
