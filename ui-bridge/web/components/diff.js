@@ -16,9 +16,9 @@ export function diffList(changes) {
     ' ',
     h('code', { class: 'change-path' }, c.path || '/'),
     ' ',
-    c.kind !== 'added' && h('del', {}, h('span', { class: 'visually-hidden' }, 'old value: '), h('span', { 'aria-hidden': 'true' }, '− '), value(c.oldValue)),
+    c.kind !== 'added' && h('del', {}, h('span', { class: 'visually-hidden' }, 'old value: '), h('span', { class: 'sign', 'aria-hidden': 'true' }, '−'), value(c.oldValue)),
     c.kind === 'changed' && h('span', { class: 'arrow', 'aria-hidden': 'true' }, ' → '),
-    c.kind !== 'removed' && h('ins', {}, h('span', { class: 'visually-hidden' }, 'new value: '), h('span', { 'aria-hidden': 'true' }, '+ '), value(c.newValue)))));
+    c.kind !== 'removed' && h('ins', {}, h('span', { class: 'visually-hidden' }, 'new value: '), h('span', { class: 'sign', 'aria-hidden': 'true' }, '+'), value(c.newValue)))));
 }
 
 // Values as JSON (so "" and "1" differ from nothing and 1); long ones fold.

@@ -5,7 +5,8 @@
 // Input: {nodes: [{entityRef, kind, name, title?, depth, exists}],
 //         edges: [{source, type, target}]}.
 // Output: {width, height, nodes: [{...node, x, y}],
-//          edges: [{from, to, label, path, labelX, labelY}]}.
+//          edges: [{from, to, label, path, labelX, labelY}]}; folded
+// fan-outs appear as nodes of kind 'more' (see foldFanOut).
 
 export const NODE_W = 200;
 export const NODE_H = 44;
@@ -41,9 +42,58 @@ export function mergeEdges(nodes, edges) {
   return merged;
 }
 
+// How many neighbours one node may fan out to in the next column before
+// the rest fold into a "+N more" node (the root gets more room).
+const FAN_OUT = [20, 8];
+
+// Folds wide fan-outs. Each node at depth d > 0 belongs to its first
+// neighbour at depth d - 1 (its parent); a parent keeps its first FAN_OUT
+// children (by kind, name) and the others, unless another parent keeps them,
+// become one summary node {kind: 'more', count, parentRef}.
+export function foldFanOut(nodes, edges) {
+  const byRef = new Map(nodes.map((n) => [n.entityRef, n]));
+  const hidden = new Set();
+  const summaries = [];
+  const maxDepth = Math.max(0, ...nodes.map((n) => n.depth));
+  for (let d = 1; d <= maxDepth; d++) {
+    const children = new Map(); // parent ref -> child nodes
+    for (const e of edges) {
+      for (const [a, b] of [[e.from, e.to], [e.to, e.from]]) {
+        const parent = byRef.get(a);
+        const child = byRef.get(b);
+        if (parent.depth !== d - 1 || child.depth !== d || hidden.has(a)) continue;
+        if (!children.has(a)) children.set(a, new Set());
+        children.get(a).add(child);
+      }
+    }
+    const kept = new Set();
+    const dropped = new Map();
+    const limit = FAN_OUT[Math.min(d - 1, FAN_OUT.length - 1)];
+    for (const [parent, set] of children) {
+      const sorted = [...set].sort((x, y) => x.kind.localeCompare(y.kind) || x.name.localeCompare(y.name));
+      sorted.slice(0, limit).forEach((n) => kept.add(n.entityRef));
+      dropped.set(parent, sorted.slice(limit));
+    }
+    for (const [parent, list] of dropped) {
+      const gone = list.filter((n) => !kept.has(n.entityRef));
+      gone.forEach((n) => hidden.add(n.entityRef));
+      if (gone.length) {
+        summaries.push({ entityRef: `more:${parent}`, kind: 'more', name: `+${gone.length} more`, depth: d, exists: true, count: gone.length, parentRef: parent });
+      }
+    }
+  }
+  const visible = nodes.filter((n) => !hidden.has(n.entityRef));
+  return {
+    nodes: [...visible, ...summaries],
+    edges: [
+      ...edges.filter((e) => !hidden.has(e.from) && !hidden.has(e.to)),
+      ...summaries.map((m) => ({ from: m.parentRef, to: m.entityRef, label: '' })),
+    ],
+  };
+}
+
 export function layoutGraph(graph) {
-  const nodes = graph.nodes.map((n) => ({ ...n }));
-  const edges = mergeEdges(nodes, graph.edges);
+  const { nodes, edges } = foldFanOut(graph.nodes.map((n) => ({ ...n })), mergeEdges(graph.nodes, graph.edges));
   const byRef = new Map(nodes.map((n) => [n.entityRef, n]));
   const neighbours = new Map(nodes.map((n) => [n.entityRef, []]));
   for (const e of edges) {

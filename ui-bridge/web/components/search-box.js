@@ -113,7 +113,7 @@ class CatalogSearch extends HTMLElement {
     },
     h('span', { class: 'search-name' }, nameHit ? highlighted(nameHit.segments) : m.title || m.name),
     h('span', { class: 'search-kind' }, displayRef({ kind: entity.kind, namespace: m.namespace, name: m.name })),
-    other && h('span', { class: 'search-snippet' }, `${other.field}: `, highlighted(other.segments)));
+    other && h('span', { class: 'search-snippet' }, `${other.field.replace(/^(metadata|spec)\./, '')}: `, highlighted(other.segments)));
   }
 
   onKeyDown(ev) {

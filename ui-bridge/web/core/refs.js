@@ -43,15 +43,18 @@ export function entityPath({ kind, namespace, name }) {
   return `/catalog/${e(namespace || 'default')}/${e(kind.toLowerCase())}/${e(name)}`;
 }
 
-// `component:default/foo` -> `component:foo`; other namespaces are kept.
-export function displayRef({ kind, namespace, name }) {
-  return (namespace || 'default').toLowerCase() === 'default' ? `${kind}:${name}` : `${kind}:${namespace}/${name}`;
+// The short form Backstage shows: `component:default/foo` -> `component:foo`;
+// the kind is left out too when it is the context's default kind.
+export function displayRef({ kind, namespace, name }, defaultKind) {
+  const ns = (namespace || 'default').toLowerCase() === 'default' ? '' : `${namespace}/`;
+  const k = defaultKind && kind.toLowerCase() === defaultKind.toLowerCase() ? '' : `${kind}:`;
+  return `${k}${ns}${name}`;
 }
 
 // A link to the entity `ref` names, labelled with its short form, or the
 // ref as text when it does not parse.
-export function refLink(ref, defaults, attrs = {}) {
+export function refLink(ref, defaults = {}) {
   const r = parseRef(ref, defaults);
   if (!r) return String(ref ?? '');
-  return h('a', { href: entityPath(r), 'data-entity-ref': stringifyRef(r), ...attrs }, displayRef(r));
+  return h('a', { href: entityPath(r), 'data-entity-ref': stringifyRef(r) }, displayRef(r, defaults.defaultKind));
 }
