@@ -15,7 +15,7 @@ const LIMIT = 8;
 const NAME_FIELDS = new Set(['metadata.name', 'metadata.title']);
 
 // Text segments [{text, match}] as text nodes and <mark> elements.
-export function highlighted(segments) {
+function highlighted(segments) {
   return segments.map((s) => (s.match ? h('mark', {}, s.text) : s.text));
 }
 

@@ -1,21 +1,10 @@
-// Formatting of times and durations for display.
+// Formatting of times for display.
 
 export const dateTime = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'medium' });
 
 export function formatDateTime(iso) {
   const d = new Date(iso);
   return Number.isNaN(d.getTime()) ? String(iso ?? '') : dateTime.format(d);
-}
-
-// 75 -> "1m 15s", 3700 -> "1h 1m 40s".
-export function formatDuration(seconds) {
-  if (typeof seconds !== 'number' || !Number.isFinite(seconds) || seconds < 0) return '';
-  const s = Math.round(seconds);
-  const parts = [];
-  if (s >= 3600) parts.push(`${Math.floor(s / 3600)}h`);
-  if (s >= 60) parts.push(`${Math.floor((s % 3600) / 60)}m`);
-  parts.push(`${s % 60}s`);
-  return parts.join(' ');
 }
 
 const relative = new Intl.RelativeTimeFormat(undefined, { numeric: 'auto' });

@@ -19,9 +19,15 @@ const pluginCatalog = Object.freeze({
   getEntityFacets: (request) => catalog.getEntityFacets(request),
 });
 
+// A proxy path must start with "/" and have no dot segments, plain or
+// percent-encoded: the URL parser would resolve them out of the endpoint's
+// prefix (/api/proxy/ci/../catalog -> /api/proxy/catalog).
+export function isProxyPath(path) {
+  return path.startsWith('/') && !/(^|\/)(\.|%2e){1,2}(\/|$|\?|#)/i.test(path);
+}
+
 // fetch() through /api/proxy/{endpoint}{path}, for the endpoints the
-// plugin's manifest lists. Rejects others, and paths with dot segments
-// (the URL parser would resolve them out of the endpoint's prefix).
+// plugin's manifest lists; rejects others and unsafe paths.
 function pluginProxy(plugin) {
   const allowed = new Set(plugin.proxyEndpoints || []);
   return Object.freeze({
@@ -30,7 +36,7 @@ function pluginProxy(plugin) {
         return Promise.reject(new Error(`plugin ${plugin.id} may not use proxy endpoint "${endpoint}" (its manifest lists: ${[...allowed].join(', ') || 'none'})`));
       }
       const p = String(path);
-      if (!p.startsWith('/') || /(^|\/)(\.|%2e){1,2}(\/|$|\?|#)/i.test(p)) {
+      if (!isProxyPath(p)) {
         return Promise.reject(new Error(`plugin ${plugin.id}: proxy path must start with "/" and have no dot segments: ${p}`));
       }
       return fetch(`/api/proxy/${encodeURIComponent(endpoint)}${p}`, { credentials: 'same-origin', ...init });

@@ -3,8 +3,8 @@
 // area the pages render into. Loaded by index.html as the only entry module;
 // pages load on demand.
 //
-// Test hooks: stable `data-testid` attributes for browser (WebDriver) tests.
-// Keep this list in step with the code.
+// Test hooks: stable `data-testid` attributes for browser (WebDriver)
+// tests. Keep this list in step with the code.
 //
 // Shell
 //   nav-catalog           the Catalog link in the primary navigation
@@ -25,25 +25,31 @@
 //   catalog-table         the table; catalog-row: one row (data-entity-ref)
 //   sort-name, sort-kind, sort-type, sort-owner, sort-lifecycle
 //                         sort buttons in the headers (the th has aria-sort)
-//   catalog-total         "N entities" (data-total); catalog-status
-//   page-prev, page-next  cursor paging links
+//   catalog-total         "N entities" (data-total); catalog-status: notes
+//   page-prev, page-next  cursor paging links (a span when disabled)
 //   live-status           live-update state (data-state=connecting|live|
 //                         reconnecting|closed); also on the entity page
 // Entity page (/catalog/{namespace}/{kind}/{name})
 //   entity-title, entity-not-found
 //   entity-tabs           the tablist; tab-overview, tab-relations, tab-api,
 //                         tab-history, tab-plugin-{id}
-//   about-card, relations-list, relations-graph (an <svg> inside, whose
-//                         nodes are graph-node links with data-entity-ref)
+//   about-card, relations-list (links carry data-entity-ref)
+//   relations-graph       figure with the <svg>; graph-node: a node link
+//                         (data-entity-ref); graph-more: a "+N more" link
 //   api-definition, api-operations
-//   history-list, history-entry (data-change), history-more
+//   history-list, history-entry (data-change, data-sequence), history-more
 //   refresh-button, refresh-status
-//   entity-updated        "updated just now" note after a live change
+//   entity-updated        "Updated just now" note after a live change
 //   entity-deleted        banner when a live change deleted the entity
 // Plugins (/plugins/{id}/..., and entity tabs)
 //   plugin-root           the element a plugin is mounted into
 //                         (data-plugin-id); plugin-error: its load failure
-//   tech-radar; ownership; ci-builds with rows ci-build
+//   tech-radar            radar-blip, radar-entry
+//   ownership             ownership-group (select), owned-component,
+//                         owned-api, owned-system, owned-other, owned-entity,
+//                         members, member (all with data-entity-ref)
+//   ci-builds             ci-component (select, page only), ci-reload,
+//                         ci-builds-table, ci-build (data-status), ci-error
 
 import { listPlugins } from './api.js';
 import { h } from './dom.js';

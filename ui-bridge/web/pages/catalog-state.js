@@ -32,8 +32,8 @@ const DEFAULT_SORT = { column: 'name', dir: 'asc' };
 
 // Fields the full-text term is matched against, and the fields a table row
 // needs (a projection keeps pages small).
-export const FULL_TEXT_FIELDS = ['metadata.name', 'metadata.title', 'metadata.description', 'spec.profile.displayName'];
-export const ROW_FIELDS = [
+const FULL_TEXT_FIELDS = ['metadata.name', 'metadata.title', 'metadata.description', 'spec.profile.displayName'];
+const ROW_FIELDS = [
   'kind', 'metadata.name', 'metadata.namespace', 'metadata.title', 'metadata.description',
   'metadata.tags', 'spec.type', 'spec.owner', 'spec.lifecycle',
 ];

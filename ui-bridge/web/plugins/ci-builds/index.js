@@ -122,8 +122,12 @@ function showBuilds(area, entity, context) {
 
 // The page's entity from the sub-path /{kind}/{namespace}/{name}.
 function requestedRef(subPath) {
-  const parts = subPath.split('/').filter(Boolean).map(decodeURIComponent);
-  return parts.length === 3 ? `${parts[0]}:${parts[1]}/${parts[2]}`.toLowerCase() : null;
+  try {
+    const parts = subPath.split('/').filter(Boolean).map(decodeURIComponent);
+    return parts.length === 3 ? `${parts[0]}:${parts[1]}/${parts[2]}`.toLowerCase() : null;
+  } catch {
+    return null; // malformed percent-encoding
+  }
 }
 
 async function mountPage(root, context, state) {

@@ -44,7 +44,12 @@ function ownedItem(e, showKind) {
 
 function requestedGroup(context) {
   const fromPath = context.plugin.subPath.replace(/^\/+|\/+$/g, '');
-  const raw = fromPath ? decodeURIComponent(fromPath) : new URLSearchParams(location.search).get('group');
+  let raw;
+  try {
+    raw = fromPath ? decodeURIComponent(fromPath) : new URLSearchParams(location.search).get('group');
+  } catch {
+    return null; // malformed percent-encoding
+  }
   const r = parseRef(raw);
   return r && r.kind.toLowerCase() === 'group' ? `group:${r.namespace}/${r.name}`.toLowerCase() : null;
 }
