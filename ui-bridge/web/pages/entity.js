@@ -24,7 +24,7 @@ export function mount(outlet, { params, url, app }) {
   let entity = null;
   let tabs = null;
   let closeLive = null;
-  const panels = new Map(); // tab id -> {render(el, entity) -> cleanup?, cleanup, stale}
+  const panels = new Map(); // tab id -> {label, render(el, entity) -> cleanup?, cleanup, stale}
   let wantedTab = url.searchParams.get('tab') || 'overview';
 
   document.title = `${params.name} · Software Catalog`;
@@ -73,9 +73,9 @@ export function mount(outlet, { params, url, app }) {
   function definePanels(plugins) {
     panels.set('overview', { label: 'Overview', render: renderOverview });
     panels.set('relations', { label: 'Relations', render: renderRelations });
-    if (params.kind.toLowerCase() === 'api') panels.set('api', { label: 'API', render: renderApiDefinition });
-    panels.set('history', { label: 'History', render: renderHistory });
     const kind = params.kind.toLowerCase();
+    if (kind === 'api') panels.set('api', { label: 'API', render: renderApiDefinition });
+    panels.set('history', { label: 'History', render: renderHistory });
     for (const plugin of plugins) {
       const tab = plugin.entityTab;
       if (!tab || !Array.isArray(tab.kinds) || !tab.kinds.some((k) => String(k).toLowerCase() === kind)) continue;
@@ -87,6 +87,7 @@ export function mount(outlet, { params, url, app }) {
         },
       });
     }
+    for (const panel of panels.values()) panel.stale = true;
   }
 
   // Renders a tab's panel now if it is selected, else on its next selection.
@@ -98,7 +99,7 @@ export function mount(outlet, { params, url, app }) {
   }
 
   function onSelect(id) {
-    if (panels.get(id).stale !== false) renderPanel(id);
+    if (panels.get(id).stale) renderPanel(id);
     const next = new URL(location.href);
     if (id === 'overview') next.searchParams.delete('tab');
     else next.searchParams.set('tab', id);
@@ -121,8 +122,11 @@ export function mount(outlet, { params, url, app }) {
         panel.stale = true;
         if (!tabs.panels.get(id).hidden) renderPanel(id);
       }
+      // The note is not a live region (its relative time keeps changing);
+      // the change itself is announced once.
       swap(updated, 'Updated ', h('relative-time', { datetime: new Date().toISOString() }));
       updated.hidden = false;
+      app.announce(`${title.textContent} was updated in the catalog.`);
     };
     if (change.entity) apply(change.entity);
     else catalog.getEntityByRef(ref, controller.signal).then(apply, () => {});
