@@ -66,7 +66,10 @@ impl Browser {
             .await
             .is_err()
         {
-            assert!(tokio::time::Instant::now() < deadline, "chromedriver did not start");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "chromedriver did not start"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         let mut caps = serde_json::Map::new();
@@ -106,6 +109,25 @@ where
             tokio::time::Instant::now() < deadline,
             "timed out waiting for {what}"
         );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// [`eventually`], showing the page's text when it times out.
+async fn eventually_on<T, F, Fut>(c: &Client, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            let text = text_of(c, "main").await.unwrap_or_default();
+            panic!("timed out waiting for {what}; the page shows:\n{text}");
+        }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -177,19 +199,29 @@ async fn the_web_ui_filters_shows_entities_updates_live_and_hosts_plugins() {
     // The catalog table, filtered by kind through its select; the filter
     // lands in the URL.
     c.goto(&format!("{base}/catalog")).await.unwrap();
-    eventually("catalog rows", || async { (!row_refs(c).await.is_empty()).then_some(()) }).await;
-    let kind = c.find(css("[data-testid=filter-kind]")).await.unwrap();
-    kind.select_by_value("component").await.unwrap_or_else(|_| {
-        panic!("the kind filter offers component")
-    });
+    eventually("catalog rows", || async {
+        (!row_refs(c).await.is_empty()).then_some(())
+    })
+    .await;
+    // Options carry the values as written (facet counts come with them).
+    let kind = eventually("the kind filter's options", || async {
+        let select = c.find(css("[data-testid=filter-kind]")).await.ok()?;
+        let html = select.html(true).await.ok()?;
+        html.contains("value=\"Component\"").then_some(select)
+    })
+    .await;
+    kind.select_by_value("Component").await.unwrap();
     let components = eventually("only components listed", || async {
         let refs = row_refs(c).await;
         (!refs.is_empty() && refs.iter().all(|r| r.starts_with("component:"))).then_some(refs)
     })
     .await;
-    assert!(components.contains(&"component:default/artist-lookup".to_string()), "{components:?}");
+    assert!(
+        components.contains(&"component:default/artist-lookup".to_string()),
+        "{components:?}"
+    );
     let url = c.current_url().await.unwrap();
-    assert!(url.as_str().contains("component"), "{url}");
+    assert!(url.as_str().contains("kind=Component"), "{url}");
     save_screenshot("catalog.png", &c.screenshot().await.unwrap());
 
     // Full-text filter on the table.
@@ -230,7 +262,12 @@ async fn the_web_ui_filters_shows_entities_updates_live_and_hosts_plugins() {
     assert!(title.contains("artist-lookup"), "{title}");
     let about = text_of(c, "[data-testid=about-card]").await.unwrap();
     assert!(about.contains("team-a"), "{about}");
-    c.find(css("[data-testid=tab-relations]")).await.unwrap().click().await.unwrap();
+    c.find(css("[data-testid=tab-relations]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     eventually("graph nodes", || async {
         let nodes = c.find_all(css("[data-testid=graph-node]")).await.ok()?;
         (nodes.len() >= 2).then_some(())
@@ -239,7 +276,12 @@ async fn the_web_ui_filters_shows_entities_updates_live_and_hosts_plugins() {
     let listed = text_of(c, "[data-testid=relations-list]").await.unwrap();
     assert!(listed.contains("team-a"), "{listed}");
     save_screenshot("entity.png", &c.screenshot().await.unwrap());
-    c.find(css("[data-testid=tab-history]")).await.unwrap().click().await.unwrap();
+    c.find(css("[data-testid=tab-history]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     eventually("a history entry", || async {
         let e = c.find(css("[data-testid=history-entry]")).await.ok()?;
         (e.attr("data-change").await.ok()?? == "created").then_some(())
@@ -247,28 +289,26 @@ async fn the_web_ui_filters_shows_entities_updates_live_and_hosts_plugins() {
     .await;
 
     // A change made through the API appears without a reload.
-    c.find(css("[data-testid=tab-overview]")).await.unwrap().click().await.unwrap();
+    c.find(css("[data-testid=tab-overview]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     let marker = c
         .execute("window.__noReload = 'still here'; return 1", vec![])
         .await
         .unwrap();
     assert_eq!(marker, json!(1));
-    let mut ingest = catalog_proto::v1::ingest_service_client::IngestServiceClient::connect(
-        format!("http://{}", p.api_addr),
-    )
-    .await
-    .unwrap();
     // The entity belongs to its file location; a new version of it arrives
     // on the log as the ingestor would publish it.
-    let mut doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(concat!(
+    let yaml = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../testdata/backstage-examples/components/artist-lookup-component.yaml"
     ))
-    .map(|y| serde_json::to_string(&serde_saphyr_to_json(&y)).unwrap())
-    .unwrap())
     .unwrap();
+    let mut doc: serde_json::Value = serde_saphyr::from_str(&yaml).unwrap();
     doc["metadata"]["description"] = json!("Changed live while the page was open");
-    let _ = &mut ingest;
     catalog_e2e::events::publish(&p.log, vec![catalog_e2e::events::upsert_doc(doc, 2)]).await;
     eventually("the live change on the page", || async {
         let about = text_of(c, "[data-testid=about-card]").await?;
@@ -288,8 +328,13 @@ async fn the_web_ui_filters_shows_entities_updates_live_and_hosts_plugins() {
     c.goto(&format!("{base}/plugins/ownership/group:default/team-a"))
         .await
         .unwrap();
-    eventually("team-a's components", || async {
-        let owned = c.find_all(css("[data-testid=owned-component]")).await.ok()?;
+    eventually_on(c, "team-a's components", || async {
+        let owned = c
+            .find_all(css(
+                "[data-testid=owned-component] [data-testid=owned-entity]",
+            ))
+            .await
+            .ok()?;
         let mut refs = Vec::new();
         for o in owned {
             refs.push(o.attr("data-entity-ref").await.ok()??);
@@ -298,10 +343,12 @@ async fn the_web_ui_filters_shows_entities_updates_live_and_hosts_plugins() {
             .then_some(())
     })
     .await;
-    c.goto(&format!("{base}/plugins/ci-builds/component/default/artist-lookup"))
-        .await
-        .unwrap();
-    let builds = eventually("CI builds through the proxy", || async {
+    c.goto(&format!(
+        "{base}/plugins/ci-builds/component/default/artist-lookup"
+    ))
+    .await
+    .unwrap();
+    let builds = eventually_on(c, "CI builds through the proxy", || async {
         let rows = c.find_all(css("[data-testid=ci-build]")).await.ok()?;
         (!rows.is_empty()).then_some(rows.len())
     })
@@ -309,9 +356,4 @@ async fn the_web_ui_filters_shows_entities_updates_live_and_hosts_plugins() {
     assert!(builds >= 5, "{builds}");
     browser.client.close().await.unwrap();
     p.stop().await;
-}
-
-/// YAML text to JSON (the fixture's descriptor as the ingestor reads it).
-fn serde_saphyr_to_json(yaml: &str) -> serde_json::Value {
-    serde_saphyr::from_str(yaml).unwrap()
 }

@@ -5,6 +5,7 @@ use axum::response::{IntoResponse, Response};
 
 #[derive(rust_embed::RustEmbed)]
 #[folder = "web/"]
+#[exclude = "tests/*"]
 struct Web;
 
 /// Serves an embedded file, or 404.
