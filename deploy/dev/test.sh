@@ -52,6 +52,17 @@ fi
 export CATALOG_CHROMEDRIVER="${CATALOG_CHROMEDRIVER:-$(command -v chromedriver)}"
 export CATALOG_CHROMIUM="${CATALOG_CHROMIUM:-$(command -v chromium)}"
 
+# The web UI's pure modules (no browser): Node's built-in test runner.
+if ! command -v node >/dev/null 2>&1; then
+    if [[ "$(id -u)" -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q nodejs >/dev/null
+    else
+        echo "error: the web UI's module tests need Node.js: sudo apt-get install -y nodejs" >&2
+        exit 1
+    fi
+fi
+node --test ui-bridge/web/tests/
+
 cargo test --workspace --doc
 
 if command -v cargo-nextest >/dev/null 2>&1; then
