@@ -135,8 +135,12 @@ impl LocationApi {
         Ok(row.as_ref().map(row_to_location))
     }
 
-    /// The last registration event of a location: its sequence and whether it registers.
-    async fn registration(&self, id: &str) -> Result<Option<(u64, bool)>, ApiError> {
+    /// The last registration event of a location: its sequence and, when it
+    /// registers the location, its key and who registered it.
+    async fn registration(
+        &self,
+        id: &str,
+    ) -> Result<Option<(u64, Option<(String, String)>)>, ApiError> {
         let subject = registration_subject(self.log.prefix(), id);
         let stream = self
             .log
@@ -145,13 +149,15 @@ impl LocationApi {
             .map_err(|e| ApiError::Unavailable(e.to_string()))?;
         match stream.get_last_raw_message_by_subject(&subject).await {
             Ok(m) => {
-                let registered = matches!(
-                    decode_location_event(self.log.prefix(), &subject, &m.payload),
-                    Ok(LocationEvent {
-                        change: Change::Registered(_),
-                        ..
-                    })
-                );
+                let registered =
+                    match decode_location_event(self.log.prefix(), &subject, &m.payload) {
+                        Ok(LocationEvent {
+                            change: Change::Registered(r),
+                            location_key,
+                            ..
+                        }) => Some((location_key, r.registered_by)),
+                        _ => None,
+                    };
                 Ok(Some((m.sequence, registered)))
             }
             Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => Ok(None),
@@ -179,7 +185,9 @@ impl LocationApi {
         let key = spec.key();
         let id = location_id(&key);
         let existing = self.registration(&id).await?;
-        let exists = existing.is_some_and(|(_, registered)| registered);
+        let exists = existing
+            .as_ref()
+            .is_some_and(|(_, registered)| registered.is_some());
         let location = pb::Location {
             id: id.clone(),
             r#type: spec.kind.as_str().to_string(),
@@ -211,7 +219,7 @@ impl LocationApi {
                     registered_by: "api".into(),
                 }),
             );
-            let expected = existing.map_or(0, |(seq, _)| seq);
+            let expected = existing.as_ref().map_or(0, |(seq, _)| *seq);
             match self
                 .publisher
                 .publish_location(&event, Some(expected))
@@ -376,16 +384,15 @@ impl LocationApi {
         let from_config =
             |l: &pb::Location| !l.registered || l.status.as_ref().is_some_and(|s| s.r#static);
         match self.registration(&id).await? {
-            Some((seq, true)) => {
-                let location = self.get(&id).await?.ok_or_else(|| {
-                    ApiError::Unavailable("registration not projected yet; retry".into())
-                })?;
-                if from_config(&location) {
+            // Decided from the log itself, so an unregistration right after
+            // the registration does not wait for the read model.
+            Some((seq, Some((key, registered_by)))) => {
+                let configured = !registered_by.is_empty() && registered_by != "api";
+                if configured {
                     return Err(ApiError::InvalidArgument(format!(
                         "location {id} comes from configuration and cannot be unregistered"
                     )));
                 }
-                let key = format!("{}:{}", location.r#type, location.target);
                 let event =
                     LocationEvent::new(&key, Change::Unregistered(pb::LocationUnregistered {}));
                 match self.publisher.publish_location(&event, Some(seq)).await {

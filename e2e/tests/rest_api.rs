@@ -528,3 +528,92 @@ async fn events_stream_changes_and_resume_from_the_last_event_id() {
     is_error_body(&res.json::<Value>().await.unwrap(), 400, "InputError");
     p.stop().await;
 }
+
+/// Signing in gives a session cookie; the proxy's `require` endpoints then
+/// let the browser through, and refuse it without one. The session is never
+/// passed on to the third party.
+#[tokio::test]
+async fn sign_in_sessions_open_proxy_endpoints_that_require_an_identity() {
+    use catalog_ui_bridge::proxy::{EndpointConfig, EndpointOptions};
+    let ci = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let ci_addr = ci.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(ci, catalog_demo_ci::router(Some("t".into())))
+            .await
+            .unwrap()
+    });
+    let p = Pipeline::start_custom(catalog_e2e::test_projector_config(), |bridge| {
+        let mut ep = EndpointOptions::for_target(format!("http://{ci_addr}"));
+        ep.headers =
+            std::collections::BTreeMap::from([("Authorization".into(), "Bearer t".into())]);
+        bridge.proxy.endpoints =
+            std::collections::BTreeMap::from([("ci".into(), EndpointConfig::Full(ep))]);
+    })
+    .await;
+    let base = p.rest_base();
+    let http = reqwest::Client::new();
+    let who: Value = http
+        .get(format!("{base}/api/identity"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(who["signedIn"], false);
+    let builds = format!("{base}/api/proxy/ci/api/projects/shop/builds");
+    let res = http.get(&builds).send().await.unwrap();
+    assert_eq!(res.status(), 401);
+
+    let res = http
+        .post(format!("{base}/api/identity/sign-in"))
+        .json(&json!({"userEntityRef": "user:default/alice"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let cookie = res.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    let session = cookie.split(';').next().unwrap().to_string();
+    let who: Value = http
+        .get(format!("{base}/api/identity"))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(who["userEntityRef"], "user:default/alice");
+    assert_eq!(who["signedIn"], true);
+    let res = http
+        .get(&builds)
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["project"], "shop");
+
+    // A tampered session is nobody; a non-user ref cannot sign in.
+    let forged = session.replace("catalog_session=", "catalog_session=x");
+    let res = http
+        .get(&builds)
+        .header("cookie", forged)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    let res = http
+        .post(format!("{base}/api/identity/sign-in"))
+        .json(&json!({"userEntityRef": "group:default/team-a"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    p.stop().await;
+}
