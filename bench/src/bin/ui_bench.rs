@@ -28,7 +28,7 @@ struct Args {
     /// ChromeDriver and Chromium (default: found on PATH).
     #[arg(long, default_value = "chromedriver")]
     chromedriver: String,
-    #[arg(long, default_value = "chromium")]
+    #[arg(long, default_value = "/usr/bin/chromium")]
     chromium: String,
 }
 
@@ -119,6 +119,8 @@ impl fantoccini::wd::WebDriverCompatibleCommand for ClearCache {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    // The WebDriver client's TLS stack needs a process-wide provider.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port();
