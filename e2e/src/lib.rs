@@ -180,7 +180,7 @@ impl Pipeline {
         let mut bridge_config = UiBridgeConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             api_url: format!("http://{api_addr}"),
-            plugins: Vec::new(),
+            plugins: Some(Vec::new()),
             ..UiBridgeConfig::default()
         };
         bridge(&mut bridge_config);

@@ -177,7 +177,7 @@ async fn the_web_ui_filters_shows_entities_updates_live_and_hosts_plugins() {
             .unwrap()
     });
     let p = Pipeline::start_custom(test_projector_config(), |bridge| {
-        bridge.plugins = default_plugins();
+        bridge.plugins = Some(default_plugins());
         let mut ep = EndpointOptions::for_target(format!("http://{ci_addr}"));
         ep.headers = BTreeMap::from([("Authorization".into(), format!("Bearer {CI_TOKEN}"))]);
         ep.allowed_methods = Some(vec!["GET".into()]);

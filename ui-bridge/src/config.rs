@@ -18,10 +18,11 @@ pub struct UiBridgeConfig {
     /// Sessions and bearer tokens.
     #[serde(default)]
     pub auth: crate::auth::AuthConfig,
-    /// The plugins the shell offers, in navigation order (default: the
-    /// three built-in ones).
-    #[serde(default = "crate::plugins::default_plugins")]
-    pub plugins: Vec<crate::plugins::PluginConfig>,
+    /// The plugins the shell offers, in navigation order. Unset: the
+    /// built-in ones whose proxy endpoints are configured (ci-builds needs
+    /// `ci`).
+    #[serde(default)]
+    pub plugins: Option<Vec<crate::plugins::PluginConfig>>,
 }
 
 fn default_listen() -> SocketAddr {
@@ -38,7 +39,7 @@ impl Default for UiBridgeConfig {
             api_url: default_api_url(),
             proxy: crate::proxy::ProxyConfig::default(),
             auth: crate::auth::AuthConfig::default(),
-            plugins: crate::plugins::default_plugins(),
+            plugins: None,
         }
     }
 }

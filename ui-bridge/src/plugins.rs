@@ -47,6 +47,25 @@ pub fn default_plugins() -> Vec<PluginConfig> {
         .collect()
 }
 
+/// The built-in plugins that can run with these proxy endpoints (used when
+/// the configuration lists no plugins).
+pub fn available_defaults(proxy_endpoints: &[String]) -> Vec<PluginConfig> {
+    default_plugins()
+        .into_iter()
+        .filter(|p| {
+            assets::read(&format!("plugins/{}/manifest.json", p.id))
+                .and_then(|m| serde_json::from_str::<Manifest>(&m).ok())
+                .is_some_and(|m| {
+                    m.proxy_endpoints.iter().all(|e| {
+                        proxy_endpoints
+                            .iter()
+                            .any(|p| p == e.trim_start_matches('/'))
+                    })
+                })
+        })
+        .collect()
+}
+
 /// What kind of plugin it is.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "kebab-case")]

@@ -76,7 +76,12 @@ impl UiBridge {
                 .max_decoding_message_size(MAX_RESPONSE_BYTES),
             ingest: IngestServiceClient::new(channel).max_decoding_message_size(MAX_RESPONSE_BYTES),
         };
-        let plugins = plugins::load(&config.plugins, &proxy_endpoint_names(&config))?;
+        let endpoints = proxy_endpoint_names(&config);
+        let configured = match &config.plugins {
+            Some(listed) => listed.clone(),
+            None => plugins::available_defaults(&endpoints),
+        };
+        let plugins = plugins::load(&configured, &endpoints)?;
         let proxy = crate::proxy::router(&config.proxy)?;
         Ok(Self {
             proxy,
