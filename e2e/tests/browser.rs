@@ -242,14 +242,54 @@ async fn the_web_ui_filters_shows_entities_updates_live_and_hosts_plugins() {
         html.contains("<mark").then_some(r)
     })
     .await;
-    assert!(
-        result
-            .attr("data-entity-ref")
+    let chosen = result
+        .attr("data-entity-ref")
+        .await
+        .unwrap()
+        .unwrap_or_default();
+    assert!(chosen.contains("playback"), "{chosen}");
+    // The keyboard picks a result: down to the first, Enter opens it.
+    search.send_keys("\u{E015}\u{E007}").await.unwrap();
+    eventually("the chosen entity's page", || async {
+        let url = c.current_url().await.ok()?;
+        url.path().starts_with("/catalog/").then_some(())
+    })
+    .await;
+
+    // An API's definition, readable; and a refresh request from the page.
+    c.goto(&format!("{base}/catalog/default/api/petstore"))
+        .await
+        .unwrap();
+    eventually("the API tab", || async {
+        c.find(css("[data-testid=tab-api]"))
             .await
-            .unwrap()
-            .unwrap_or_default()
-            .contains("playback"),
+            .ok()?
+            .click()
+            .await
+            .ok()
+    })
+    .await;
+    let definition = eventually("the API definition", || async {
+        text_of(c, "[data-testid=api-definition]")
+            .await
+            .filter(|t| !t.is_empty())
+    })
+    .await;
+    assert!(
+        definition.contains("openapi") || definition.contains("/pets"),
+        "{definition:.300}"
     );
+    c.find(css("[data-testid=refresh-button]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    eventually("the refresh acknowledged", || async {
+        let status = text_of(c, "[data-testid=refresh-status]").await?;
+        status.starts_with("Refresh requested").then_some(())
+    })
+    .await;
 
     // The entity page: about card, relations as a list and a graph, history.
     c.goto(&format!("{base}/catalog/default/component/artist-lookup"))
