@@ -47,12 +47,24 @@ pub struct ApiServer {
     config: ApiConfig,
     pool: Pool,
     log: EventLog,
+    metrics: Option<crate::metrics::ApiMetrics>,
 }
 
 impl ApiServer {
     /// A server reading `pool` and publishing pushed entities to `log`.
     pub fn new(config: ApiConfig, pool: Pool, log: EventLog) -> Self {
-        Self { config, pool, log }
+        Self {
+            config,
+            pool,
+            log,
+            metrics: None,
+        }
+    }
+
+    /// Records request metrics (`catalog_api_*`) in `metrics`.
+    pub fn with_metrics(mut self, metrics: crate::metrics::ApiMetrics) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// Binds the configured address.
@@ -136,6 +148,7 @@ impl ApiServer {
         Server::builder()
             .timeout(self.config.request_timeout())
             .accept_http1(true)
+            .layer(crate::metrics::MetricsLayer::new(self.metrics.clone()))
             .layer(tonic_web::GrpcWebLayer::new())
             .add_service(health_service)
             .add_service(reflection)

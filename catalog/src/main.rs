@@ -39,6 +39,18 @@ enum OutputFormat {
 }
 
 #[derive(Subcommand)]
+enum ConfigCommand {
+    /// Load and validate a configuration file (with the CATALOG_*
+    /// environment and `${VAR}` substitution) without starting anything:
+    /// every key, the plugins' manifests and the proxy endpoints. Exits
+    /// non-zero, naming the key, when something is wrong.
+    Check {
+        /// The file to check (default: --config).
+        file: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
 enum Command {
     /// Read descriptor locations and publish entity events.
     Ingest,
@@ -80,6 +92,12 @@ enum Command {
         #[arg(long = "extra-kind")]
         extra_kinds: Vec<String>,
     },
+    /// Run the read-model schema migrations and exit (a deployment's
+    /// pre-install/pre-upgrade step; the projector also migrates at start).
+    Migrate,
+    /// Work with the configuration file.
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// Check descriptors offline and print every problem found (file,
     /// document, field); exits non-zero when there is any.
     Validate {
@@ -101,7 +119,7 @@ async fn main() -> anyhow::Result<()> {
     // Logs go to stderr; the one-shot commands print their own report, so
     // they log only errors unless RUST_LOG says otherwise.
     let default_level = match cli.command {
-        Command::Validate { .. } | Command::Apply { .. } => "error",
+        Command::Validate { .. } | Command::Apply { .. } | Command::Config(_) => "error",
         _ => "info",
     };
     tracing_subscriber::fmt()
@@ -140,7 +158,16 @@ async fn main() -> anyhow::Result<()> {
         }
         return Ok(());
     }
+    if let Command::Config(ConfigCommand::Check { file }) = &cli.command {
+        let path = file.as_deref().or(cli.config.as_deref());
+        return check_config(path).await;
+    }
     let config = Config::load(cli.config.as_deref())?;
+    if let Command::Migrate = cli.command {
+        schema::migrate(&pool(&config)?).await?;
+        println!("read-model schema is up to date");
+        return Ok(());
+    }
     let shutdown = CancellationToken::new();
     tokio::spawn(cancel_on_signal(shutdown.clone()));
     if let Command::Rebuild { keep_previous } = cli.command {
@@ -148,12 +175,16 @@ async fn main() -> anyhow::Result<()> {
     }
     let mut registry = prometheus_client::registry::Registry::default();
     let projector_metrics = catalog_projector::ProjectorMetrics::register(&mut registry);
+    let ingest_metrics = catalog_ingest::metrics::IngestMetrics::register(&mut registry);
+    let api_metrics = catalog_api::ApiMetrics::register(&mut registry);
+    let bridge_metrics = catalog_ui_bridge::metrics::BridgeMetrics::register(&mut registry);
     let mut tasks: JoinSet<anyhow::Result<()>> = JoinSet::new();
     match cli.command {
         Command::Ingest => spawn_ingest(
             &mut tasks,
             &config,
             event_log(&config, "catalog-ingest").await?,
+            ingest_metrics,
             &shutdown,
         ),
         Command::Projector => {
@@ -162,10 +193,10 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Api => {
             let log = event_log(&config, "catalog-api").await?;
-            spawn_api(&mut tasks, &config, log, &shutdown).await?;
+            spawn_api(&mut tasks, &config, log, api_metrics, &shutdown).await?;
         }
         Command::UiBridge => {
-            spawn_bridge(&mut tasks, &config, &shutdown).await?;
+            spawn_bridge(&mut tasks, &config, bridge_metrics, &shutdown).await?;
         }
         Command::All => {
             let log = event_log(&config, "catalog").await?;
@@ -178,14 +209,18 @@ async fn main() -> anyhow::Result<()> {
                 projector_metrics,
                 &shutdown,
             )?;
-            spawn_ingest(&mut tasks, &config, log.clone(), &shutdown);
-            let api = spawn_api(&mut tasks, &config, log, &shutdown).await?;
-            let ui = spawn_bridge(&mut tasks, &config, &shutdown).await?;
+            spawn_ingest(&mut tasks, &config, log.clone(), ingest_metrics, &shutdown);
+            let api = spawn_api(&mut tasks, &config, log, api_metrics, &shutdown).await?;
+            let ui = spawn_bridge(&mut tasks, &config, bridge_metrics, &shutdown).await?;
             println!(
                 "\nCatalog is up.\n  Web UI and REST API: http://{ui}/\n  gRPC API:            {api}\nPress Ctrl-C to stop.\n"
             );
         }
-        Command::Validate { .. } | Command::Apply { .. } | Command::Rebuild { .. } => {
+        Command::Validate { .. }
+        | Command::Apply { .. }
+        | Command::Rebuild { .. }
+        | Command::Migrate
+        | Command::Config(_) => {
             unreachable!("handled above")
         }
     }
@@ -233,6 +268,33 @@ async fn cancel_on_signal(shutdown: CancellationToken) {
     shutdown.cancel();
 }
 
+/// `catalog config check`: everything start-up would check, nothing started.
+async fn check_config(path: Option<&std::path::Path>) -> anyhow::Result<()> {
+    let config = Config::load(path)?;
+    // The bridge's plugins and proxy endpoints are checked by building them.
+    UiBridge::new(config.ui_bridge.clone())
+        .map_err(|e| anyhow::anyhow!("invalid configuration: ui_bridge: {e}"))?;
+    db::connect_pool(&config.postgres.url, 1)
+        .map_err(|e| anyhow::anyhow!("invalid configuration: postgres.url: {e}"))?;
+    let source = path.map_or_else(|| "defaults".to_string(), |p| p.display().to_string());
+    println!(
+        "configuration OK ({source} and CATALOG_* environment): NATS {} stream {} ({} replica(s)), \
+         PostgreSQL {}, API on {}, web UI on {}, {} proxy endpoint(s), metrics on {}",
+        config.nats.url,
+        config.nats.stream,
+        config.nats.replicas,
+        db::redact(&config.postgres.url),
+        config.api.listen,
+        config.ui_bridge.listen,
+        config.ui_bridge.proxy.endpoints.len(),
+        config
+            .metrics
+            .listen
+            .map_or_else(|| "(off)".to_string(), |a| a.to_string()),
+    );
+    Ok(())
+}
+
 async fn event_log(config: &Config, name: &str) -> anyhow::Result<EventLog> {
     Ok(EventLog::connect(config.nats.clone(), name).await?)
 }
@@ -248,11 +310,15 @@ fn spawn_ingest(
     tasks: &mut JoinSet<anyhow::Result<()>>,
     config: &Config,
     log: EventLog,
+    metrics: catalog_ingest::metrics::IngestMetrics,
     shutdown: &CancellationToken,
 ) {
     let (cfg, shutdown) = (config.ingest.clone(), shutdown.clone());
     tasks.spawn(async move {
-        let ingestor = Ingestor::new(cfg, log).await.context("starting ingest")?;
+        let ingestor = Ingestor::new(cfg, log)
+            .await
+            .context("starting ingest")?
+            .with_metrics(metrics);
         ingestor.run(shutdown).await.context("ingest")
     });
 }
@@ -275,6 +341,7 @@ async fn spawn_api(
     tasks: &mut JoinSet<anyhow::Result<()>>,
     config: &Config,
     log: EventLog,
+    metrics: catalog_api::ApiMetrics,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<std::net::SocketAddr> {
     let server = ApiServer::new(
@@ -285,7 +352,8 @@ async fn spawn_api(
             config.api.statement_timeout(),
         )?,
         log,
-    );
+    )
+    .with_metrics(metrics);
     let listener = server.bind().await?;
     let addr = listener.local_addr()?;
     let shutdown = shutdown.clone();
@@ -296,9 +364,10 @@ async fn spawn_api(
 async fn spawn_bridge(
     tasks: &mut JoinSet<anyhow::Result<()>>,
     config: &Config,
+    metrics: catalog_ui_bridge::metrics::BridgeMetrics,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<std::net::SocketAddr> {
-    let bridge = UiBridge::new(config.ui_bridge.clone())?;
+    let bridge = UiBridge::new(config.ui_bridge.clone())?.with_metrics(metrics);
     let listener = bridge.bind().await?;
     let addr = listener.local_addr()?;
     let shutdown = shutdown.clone();

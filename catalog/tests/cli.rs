@@ -188,3 +188,143 @@ async fn the_projector_process_reports_metrics_and_stops_cleanly_on_sigterm() {
         last as i64
     );
 }
+
+/// `catalog config check` validates the example configuration (with its
+/// `${VAR}`s from the environment) and names the key of every mistake.
+#[test]
+fn config_check_accepts_the_example_and_names_bad_keys() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/dev/catalog.yaml");
+    let out = catalog()
+        .args(["config", "check", example])
+        .env("DEMO_CI_TOKEN", "t")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.starts_with("configuration OK"), "{stdout}");
+    // The proxy header's variable is missing.
+    let out = catalog()
+        .args(["config", "check", example])
+        .env_remove("DEMO_CI_TOKEN")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("ui_bridge.proxy.endpoints./ci.headers.Authorization")
+            && stderr.contains("DEMO_CI_TOKEN"),
+        "{stderr}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.yaml");
+    for (text, key) in [
+        ("api:\n  listen: nowhere\n", "listen"),
+        ("nats:\n  replicas: 4\n", "nats.replicas"),
+        ("ui_bridge:\n  plugins:\n    - id: ci-builds\n", "ci-builds"),
+        (
+            "ui_bridge:\n  proxy:\n    endpoints:\n      /x: {target: 'not a url'}\n",
+            "/x",
+        ),
+        ("postgres:\n  url: 'mysql://x'\n", "postgres.url"),
+    ] {
+        std::fs::write(&bad, text).unwrap();
+        let out = catalog()
+            .args(["config", "check", bad.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{text}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(key), "{text}: {stderr}");
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `catalog all` serves one `/metrics` with every component's series:
+/// ingest publishes by location, projector progress, API calls by method and
+/// code, bridge requests by route and status.
+#[tokio::test]
+async fn every_component_reports_its_metrics() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let env = catalog_test_support::TestEnv::new().await;
+    let (metrics_port, api_port, ui_port) = (free_port(), free_port(), free_port());
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_catalog"))
+        .arg("all")
+        .env("CATALOG_NATS__URL", &env.nats_url)
+        .env("CATALOG_NATS__STREAM", &env.stream)
+        .env("CATALOG_NATS__SUBJECT_PREFIX", &env.subject_prefix)
+        .env("CATALOG_POSTGRES__URL", &env.pg_url)
+        .env("CATALOG_INGEST__LOCATIONS", format!("[{EXAMPLES}]"))
+        .env("CATALOG_API__LISTEN", format!("127.0.0.1:{api_port}"))
+        .env("CATALOG_UI_BRIDGE__LISTEN", format!("127.0.0.1:{ui_port}"))
+        .env(
+            "CATALOG_UI_BRIDGE__API_URL",
+            format!("http://127.0.0.1:{api_port}"),
+        )
+        .env(
+            "CATALOG_METRICS__LISTEN",
+            format!("127.0.0.1:{metrics_port}"),
+        )
+        .stdout(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{ui_port}");
+    catalog_e2e::wait_for(
+        "the examples through REST",
+        std::time::Duration::from_secs(60),
+        || {
+            let url =
+                format!("{base}/api/catalog/entities/by-name/component/default/artist-lookup");
+            async move {
+                reqwest::get(url)
+                    .await
+                    .ok()?
+                    .status()
+                    .is_success()
+                    .then_some(())
+            }
+        },
+    )
+    .await;
+    assert_eq!(
+        reqwest::get(format!(
+            "{base}/api/catalog/entities/by-name/component/default/nope"
+        ))
+        .await
+        .unwrap()
+        .status(),
+        404
+    );
+    let text = reqwest::get(format!("http://127.0.0.1:{metrics_port}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for wanted in [
+        "catalog_ingest_published_total{location=\"file:",
+        "change=\"upserted\"",
+        "catalog_ingest_errors_total{location=\"file:",
+        "catalog_ingest_sync_seconds_count",
+        "catalog_projector_events_applied_total",
+        "catalog_api_requests_total{method=\"/catalog.v1.CatalogService/GetEntity\",code=\"Ok\"}",
+        "catalog_api_requests_total{method=\"/catalog.v1.CatalogService/GetEntity\",code=\"NotFound\"}",
+        "catalog_api_request_seconds_bucket{le=",
+        "catalog_http_requests_total{route=\"/api/catalog/entities/by-name/{kind}/{namespace}/{name}\",status=\"404\"}",
+        "catalog_http_request_seconds_count{route=",
+    ] {
+        assert!(text.contains(wanted), "missing {wanted} in:\n{text}");
+    }
+    child.kill().await.unwrap();
+}

@@ -44,6 +44,7 @@ pub fn log_config(env: &TestEnv) -> EventLogConfig {
         url: env.nats_url.clone(),
         stream: env.stream.clone(),
         subject_prefix: env.subject_prefix.clone(),
+        ..EventLogConfig::default()
     }
 }
 

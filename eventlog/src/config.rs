@@ -13,6 +13,40 @@ pub struct EventLogConfig {
     /// First token(s) of every subject; the stream captures `<prefix>.>`.
     #[serde(default = "default_prefix")]
     pub subject_prefix: String,
+    /// Copies of the stream kept by a JetStream cluster (1, 3 or 5; 3 in
+    /// production, so losing one server loses nothing).
+    #[serde(default = "default_replicas")]
+    pub replicas: usize,
+    /// A NATS credentials file (JWT + NKey seed), for servers with
+    /// decentralised auth.
+    #[serde(default)]
+    pub credentials_file: Option<std::path::PathBuf>,
+    /// User and password, for servers with plain auth (use `${VAR}` for
+    /// the password).
+    #[serde(default)]
+    pub user: Option<String>,
+    #[serde(default)]
+    pub password: Option<String>,
+}
+
+fn default_replicas() -> usize {
+    1
+}
+
+impl EventLogConfig {
+    /// Checks what serde cannot: the replica count.
+    pub fn validate(&self) -> Result<(), String> {
+        if !matches!(self.replicas, 1 | 3 | 5) {
+            return Err(format!(
+                "nats.replicas is {}; JetStream streams have 1, 3 or 5 replicas",
+                self.replicas
+            ));
+        }
+        if self.user.is_some() != self.password.is_some() {
+            return Err("nats.user and nats.password go together; set both or neither".into());
+        }
+        Ok(())
+    }
 }
 
 fn default_url() -> String {
@@ -31,6 +65,10 @@ impl Default for EventLogConfig {
             url: default_url(),
             stream: default_stream(),
             subject_prefix: default_prefix(),
+            replicas: default_replicas(),
+            credentials_file: None,
+            user: None,
+            password: None,
         }
     }
 }

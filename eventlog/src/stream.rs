@@ -50,7 +50,19 @@ impl EventLog {
     pub async fn connect(config: EventLogConfig, client_name: &str) -> Result<Self, EventLogError> {
         subject::validate_prefix(&config.subject_prefix)
             .map_err(|e| EventLogError::Config(e.to_string()))?;
-        let client = async_nats::ConnectOptions::new()
+        config.validate().map_err(EventLogError::Config)?;
+        let mut options = async_nats::ConnectOptions::new();
+        if let Some(path) = &config.credentials_file {
+            options = async_nats::ConnectOptions::with_credentials_file(path)
+                .await
+                .map_err(|e| {
+                    EventLogError::Config(format!("nats.credentials_file {}: {e}", path.display()))
+                })?;
+        }
+        if let (Some(user), Some(password)) = (&config.user, &config.password) {
+            options = options.user_and_password(user.clone(), password.clone());
+        }
+        let client = options
             .name(client_name)
             .connection_timeout(Duration::from_secs(5))
             .connect(&config.url)
@@ -92,7 +104,7 @@ impl EventLog {
             deny_purge: true,
             allow_rollup: false,
             allow_direct: true,
-            num_replicas: 1,
+            num_replicas: self.config.replicas,
             ..Default::default()
         }
     }

@@ -115,6 +115,7 @@ pub struct Ingestor {
     leases: Option<Leases>,
     /// Origins that look gone here but are leased by another live worker.
     leased_elsewhere: HashSet<String>,
+    metrics: Option<crate::metrics::IngestMetrics>,
 }
 
 enum Planned {
@@ -159,7 +160,14 @@ impl Ingestor {
             unregistered: HashSet::new(),
             leases,
             leased_elsewhere: HashSet::new(),
+            metrics: None,
         })
+    }
+
+    /// Records metrics (`catalog_ingest_*`) in `metrics`.
+    pub fn with_metrics(mut self, metrics: crate::metrics::IngestMetrics) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// Runs until `shutdown` is cancelled, syncing every poll interval.
@@ -227,6 +235,15 @@ impl Ingestor {
 
     /// Crawls the locations that are due and publishes what changed.
     pub async fn sync_once(&mut self) -> Result<SyncReport, IngestError> {
+        let started = Instant::now();
+        let report = self.sync_pass().await;
+        if let Some(m) = &self.metrics {
+            m.sync(started.elapsed().as_secs_f64());
+        }
+        report
+    }
+
+    async fn sync_pass(&mut self) -> Result<SyncReport, IngestError> {
         self.reload_registrations().await?;
         self.crawl_due().await;
         self.confirm_leases().await;
@@ -349,7 +366,13 @@ impl Ingestor {
                 continue;
             }
             crawler.refresh_urls = refresh;
-            root.outcome = Some(crawler.crawl(&root.spec).await);
+            let outcome = crawler.crawl(&root.spec).await;
+            if let Some(m) = &self.metrics
+                && !outcome.problems.is_empty()
+            {
+                m.error(&root.spec.key());
+            }
+            root.outcome = Some(outcome);
             if refresh {
                 let interval = self.config.refresh_interval().as_secs_f64();
                 let jitter = rand::rng().random_range(0.9..1.1);
@@ -514,7 +537,7 @@ impl Ingestor {
 
     async fn execute(&mut self, plan: BTreeMap<EntityRef, Planned>, report: &mut SyncReport) {
         let mut events = Vec::new();
-        let mut after: Vec<(EntityRef, Option<LiveEntity>, u8)> = Vec::new();
+        let mut after: Vec<(EntityRef, Option<LiveEntity>, u8, String)> = Vec::new();
         for (r, planned) in plan {
             let expected = self.state.get(&r).map_or(0, |s| s.sequence);
             let (location, change, live, what) = match planned {
@@ -544,25 +567,50 @@ impl Ingestor {
                     }
                 },
             };
+            // Metrics are by root location (bounded), not by source file.
+            let origin = live
+                .as_ref()
+                .map(|l| l.origin.clone())
+                .or_else(|| {
+                    self.state
+                        .get(&r)
+                        .and_then(|s| s.live.as_ref().map(|l| l.origin.clone()))
+                })
+                .unwrap_or_default();
             events.push((self.event(&r, &location, change), expected));
-            after.push((r, live, what));
+            after.push((r, live, what, origin));
         }
         if events.is_empty() {
             return;
         }
         let outcomes = self.publisher.publish_all(events).await;
-        for ((r, live, what), outcome) in after.into_iter().zip(outcomes) {
+        for ((r, live, what, origin), outcome) in after.into_iter().zip(outcomes) {
             match outcome {
                 PublishOutcome::Stored { sequence, .. } => {
-                    match what {
-                        0 => report.upserted += 1,
-                        1 => report.deleted += 1,
-                        _ => report.orphaned += 1,
+                    let change = match what {
+                        0 => {
+                            report.upserted += 1;
+                            "upserted"
+                        }
+                        1 => {
+                            report.deleted += 1;
+                            "deleted"
+                        }
+                        _ => {
+                            report.orphaned += 1;
+                            "orphaned"
+                        }
+                    };
+                    if let Some(m) = &self.metrics {
+                        m.published(&origin, change);
                     }
                     self.state.set(r, sequence, live);
                 }
                 PublishOutcome::Conflict => {
                     report.conflicts += 1;
+                    if let Some(m) = &self.metrics {
+                        m.conflict(&origin);
+                    }
                     if let Err(e) = self.state.refresh(&self.log, &r).await {
                         report
                             .errors
@@ -570,6 +618,9 @@ impl Ingestor {
                     }
                 }
                 PublishOutcome::Failed(reason) => {
+                    if let Some(m) = &self.metrics {
+                        m.error(&origin);
+                    }
                     report.errors.push(format!("publishing {r}: {reason}"))
                 }
             }

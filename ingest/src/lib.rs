@@ -17,6 +17,7 @@ pub mod crawl;
 pub mod ingestor;
 pub mod lease;
 pub mod location;
+pub mod metrics;
 pub mod placeholder;
 pub mod push;
 pub mod read;

@@ -13,6 +13,7 @@ pub mod assets;
 pub mod auth;
 mod config;
 pub mod convert;
+pub mod metrics;
 pub mod plugins;
 pub mod proxy;
 pub mod rest;

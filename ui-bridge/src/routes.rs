@@ -57,6 +57,8 @@ pub struct UiBridge {
     auth: Auth,
     plugins: Arc<Vec<Plugin>>,
     proxy: Router,
+    metrics: Option<crate::metrics::Metered>,
+    endpoints: Vec<String>,
 }
 
 impl UiBridge {
@@ -85,11 +87,22 @@ impl UiBridge {
         let proxy = crate::proxy::router(&config.proxy)?;
         Ok(Self {
             proxy,
+            metrics: None,
+            endpoints,
             auth: Auth::new(&config.auth),
             plugins: Arc::new(plugins),
             config,
             state,
         })
+    }
+
+    /// Records request metrics (`catalog_http_*`, `catalog_proxy_*`).
+    pub fn with_metrics(mut self, metrics: crate::metrics::BridgeMetrics) -> Self {
+        self.metrics = Some(crate::metrics::Metered {
+            metrics,
+            endpoints: self.endpoints.clone(),
+        });
+        self
     }
 
     /// Binds the configured address.
@@ -160,7 +173,7 @@ impl UiBridge {
             .route("/api/plugins", get(plugins::list))
             .route("/plugin-assets/{id}/{*file}", get(plugins::asset))
             .with_state(self.plugins.clone());
-        Router::new()
+        let router = Router::new()
             .route("/", get(index))
             .route("/catalog", get(index))
             .route("/catalog/{*path}", get(index))
@@ -175,8 +188,16 @@ impl UiBridge {
             .layer(axum::middleware::from_fn_with_state(
                 self.auth.clone(),
                 auth::attach,
-            ))
-            .layer(TraceLayer::new_for_http())
+            ));
+        let router = match &self.metrics {
+            // Outermost but one, so it sees the matched route and every status.
+            Some(m) => router.route_layer(axum::middleware::from_fn_with_state(
+                m.clone(),
+                crate::metrics::record,
+            )),
+            None => router,
+        };
+        router.layer(TraceLayer::new_for_http())
     }
 
     /// Serves on `listener` until `shutdown` is cancelled.
