@@ -122,13 +122,26 @@ async fn main() -> anyhow::Result<()> {
         Command::Validate { .. } | Command::Apply { .. } | Command::Config(_) => "error",
         _ => "info",
     };
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
-        )
-        .init();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    // CATALOG_LOG_FORMAT=json: one JSON object per line, with the current
+    // span and its parents (rpc, entity ref, ...) for log pipelines.
+    match std::env::var("CATALOG_LOG_FORMAT").as_deref() {
+        Ok("json") => tracing_subscriber::fmt()
+            .json()
+            .with_current_span(true)
+            .with_span_list(true)
+            .with_writer(std::io::stderr)
+            .with_env_filter(filter)
+            .init(),
+        Ok("text") | Err(_) => tracing_subscriber::fmt()
+            .with_writer(std::io::stderr)
+            .with_env_filter(filter)
+            .init(),
+        Ok(other) => {
+            anyhow::bail!("CATALOG_LOG_FORMAT={other:?}: use text (the default) or json")
+        }
+    }
     if let Command::Validate {
         paths,
         format,

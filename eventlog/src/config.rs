@@ -4,7 +4,8 @@ use serde::Deserialize;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EventLogConfig {
-    /// NATS server URL, e.g. `nats://127.0.0.1:4222`.
+    /// NATS server URL, e.g. `nats://127.0.0.1:4222`, or a comma-separated
+    /// list of a cluster's servers.
     #[serde(default = "default_url")]
     pub url: String,
     /// JetStream stream name.
@@ -20,7 +21,10 @@ pub struct EventLogConfig {
     /// A NATS credentials file (JWT + NKey seed), for servers with
     /// decentralised auth.
     #[serde(default)]
-    pub credentials_file: Option<std::path::PathBuf>,
+    pub creds_file: Option<std::path::PathBuf>,
+    /// A token, for servers with token auth (use `${VAR}`).
+    #[serde(default)]
+    pub token: Option<String>,
     /// User and password, for servers with plain auth (use `${VAR}` for
     /// the password).
     #[serde(default)]
@@ -66,7 +70,8 @@ impl Default for EventLogConfig {
             stream: default_stream(),
             subject_prefix: default_prefix(),
             replicas: default_replicas(),
-            credentials_file: None,
+            creds_file: None,
+            token: None,
             user: None,
             password: None,
         }

@@ -52,20 +52,30 @@ impl EventLog {
             .map_err(|e| EventLogError::Config(e.to_string()))?;
         config.validate().map_err(EventLogError::Config)?;
         let mut options = async_nats::ConnectOptions::new();
-        if let Some(path) = &config.credentials_file {
+        if let Some(path) = &config.creds_file {
             options = async_nats::ConnectOptions::with_credentials_file(path)
                 .await
                 .map_err(|e| {
-                    EventLogError::Config(format!("nats.credentials_file {}: {e}", path.display()))
+                    EventLogError::Config(format!("nats.creds_file {}: {e}", path.display()))
                 })?;
+        }
+        if let Some(token) = &config.token {
+            options = options.token(token.clone());
         }
         if let (Some(user), Some(password)) = (&config.user, &config.password) {
             options = options.user_and_password(user.clone(), password.clone());
         }
+        // A comma-separated list names several servers of one cluster.
+        let servers = config
+            .url
+            .split(',')
+            .map(|u| u.trim().parse::<async_nats::ServerAddr>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| EventLogError::Config(format!("nats.url {:?}: {e}", config.url)))?;
         let client = options
             .name(client_name)
             .connection_timeout(Duration::from_secs(5))
-            .connect(&config.url)
+            .connect(servers)
             .await
             .map_err(|source| EventLogError::Connect {
                 url: config.url.clone(),
