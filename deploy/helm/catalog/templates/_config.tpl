@@ -6,8 +6,9 @@ URLs and `${VAR}` references to Secrets.
 */}}
 
 {{- define "catalog.config.header" -}}
-# Rendered by the catalog Helm chart. `${VAR}` references are filled from the
-# container's environment when the catalog loads this file.
+# Rendered by the catalog Helm chart. The catalog fills the environment
+# references in it (a dollar sign and a name in braces) from the container's
+# environment, set from Secrets, when it loads this file.
 {{- end }}
 
 {{- define "catalog.config.ingest" -}}
