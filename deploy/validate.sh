@@ -273,6 +273,36 @@ for f in [os.path.join(chart, "values.yaml"), os.path.join(chart, "values-produc
     failed |= bool(errors)
 sys.exit(1 if failed else 0)
 PY
+check "every value in values.yaml is documented in the chart's README.md" \
+  python3 - "$CHART" <<'PY'
+import os, re, sys, yaml
+chart = sys.argv[1]
+values = yaml.safe_load(open(os.path.join(chart, "values.yaml")))
+documented = set()
+for row in re.findall(r"^\| (.+?) \|", open(os.path.join(chart, "README.md")).read(), re.M):
+    names = re.findall(r"`([^`]+)`", row)
+    for i, n in enumerate(names):
+        if i and "." not in n and "." in names[0]:
+            n = names[0].rsplit(".", 1)[0] + "." + n   # `a.b.x` / `y` -> a.b.y
+        documented.add(n)
+OPAQUE = {"resources", "probes", "podSecurityContext", "securityContext", "behavior"}
+COMPONENTS = {"ingest", "projector", "api", "uiBridge"}
+missing = []
+def walk(node, path):
+    key = ".".join(path)
+    if path[:1] == ["nats"] and len(path) == 2 and path[1] not in {"enabled", "auth", "stream"}:
+        node = None   # the NATS chart's values: documented as a group
+    if isinstance(node, dict) and node and path[-1:] and path[-1] not in OPAQUE or (not path):
+        for k, v in node.items():
+            walk(v, path + [k])
+        return
+    generic = "<component>." + ".".join(path[1:]) if path[0] in COMPONENTS else None
+    if key not in documented and generic not in documented:
+        missing.append(key)
+walk(values, [])
+print("\n".join(f"undocumented value: {m}" for m in missing) or f"note: {len(documented)} documented keys")
+sys.exit(1 if missing else 0)
+PY
 for s in "${SCENARIOS[@]}"; do
   # shellcheck disable=SC2046
   check "helm lint --strict ($s values)" helm lint --strict "$TCHART" --kube-version "$K8S_VERSION" $(values_args "$s")
@@ -549,6 +579,27 @@ PY
 else
   say "skip  NATS subchart rendering: no NATS chart in deploy/helm/catalog/charts/ (run helm dependency build, or set CATALOG_NATS_CHART)"
 fi
+
+check "examples/cloudnative-pg-cluster.yaml agrees with values-production.yaml (Secret, pod labels)" \
+  python3 - "$CHART" <<'PY'
+import os, sys, yaml
+chart = sys.argv[1]
+c = yaml.safe_load(open(os.path.join(chart, "examples", "cloudnative-pg-cluster.yaml")))
+prod = yaml.safe_load(open(os.path.join(chart, "values-production.yaml")))
+problems = []
+if (c.get("apiVersion"), c.get("kind")) != ("postgresql.cnpg.io/v1", "Cluster"):
+    problems.append("not a postgresql.cnpg.io/v1 Cluster")
+name = c["metadata"]["name"]
+if not (c["spec"].get("instances", 0) >= 1 and c["spec"].get("storage", {}).get("size")):
+    problems.append("spec.instances and spec.storage.size are required")
+if prod["postgres"]["existingSecret"] != f"{name}-app" or prod["postgres"]["existingSecretKey"] != "uri":
+    problems.append(f"values-production.yaml should read Secret {name}-app, key uri")
+peers = prod["networkPolicy"]["postgres"]["to"]
+if not any(p.get("podSelector", {}).get("matchLabels", {}).get("cnpg.io/cluster") == name for p in peers):
+    problems.append(f"values-production.yaml's PostgreSQL NetworkPolicy peers do not select cnpg.io/cluster={name}")
+print("\n".join(problems) or "note: the Cluster's schema itself is not checked (no CloudNativePG CRD here)")
+sys.exit(1 if problems else 0)
+PY
 
 # --- plain manifests
 MANIFESTS="$DEPLOY/manifests"

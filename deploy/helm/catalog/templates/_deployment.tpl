@@ -95,6 +95,14 @@ spec:
           livenessProbe:
             {{- .probe | nindent 12 }}
             {{- include "catalog.probeTimings" $v.probes.liveness | trim | nindent 12 }}
+          {{- with $v.preStopSleepSeconds }}
+          # Keeps serving while the endpoint's removal reaches every proxy
+          # and kube-proxy, before SIGTERM starts the graceful shutdown.
+          lifecycle:
+            preStop:
+              sleep:
+                seconds: {{ . }}
+          {{- end }}
           resources:
             {{- toYaml $v.resources | nindent 12 }}
           volumeMounts:
