@@ -27,6 +27,31 @@ pub const MAX_APPLY_BYTES: usize = 64 << 20;
 /// Largest response sent, in bytes (a page of 1000 large entities fits).
 pub const MAX_RESPONSE_BYTES: usize = 64 << 20;
 
+/// Whether the read model's tables exist.
+async fn schema_ready(pool: &Pool) -> bool {
+    match pool.get().await {
+        Ok(client) => client
+            .query_one("SELECT to_regclass('entities') IS NOT NULL", &[])
+            .await
+            .map(|row| row.get::<_, bool>(0))
+            .unwrap_or(false),
+        Err(_) => false,
+    }
+}
+
+/// The health of the server ("") and of the services that read.
+async fn set_readers(health: &tonic_health::server::HealthReporter, ready: bool) {
+    use tonic_health::ServingStatus::{NotServing, Serving};
+    let status = if ready { Serving } else { NotServing };
+    health.set_service_status("", status).await;
+    for service in [
+        <CatalogServiceServer<CatalogApi> as tonic::server::NamedService>::NAME,
+        <LocationServiceServer<LocationApi> as tonic::server::NamedService>::NAME,
+    ] {
+        health.set_service_status(service, status).await;
+    }
+}
+
 /// Failures starting or running the server.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -85,10 +110,27 @@ impl ApiServer {
         shutdown: CancellationToken,
     ) -> Result<(), ServerError> {
         let (health, health_service) = tonic_health::server::health_reporter();
-        health
-            .set_serving::<CatalogServiceServer<CatalogApi>>()
-            .await;
+        // Pushing needs only NATS; reading needs the read model's schema,
+        // which the projector (or `catalog migrate`) creates: until it
+        // exists the server and its reading services report NOT_SERVING,
+        // so that orchestrators hold traffic back.
         health.set_serving::<IngestServiceServer<IngestApi>>().await;
+        let ready = schema_ready(&self.pool).await;
+        set_readers(&health, ready).await;
+        if !ready {
+            let (health, pool, shutdown) = (health.clone(), self.pool.clone(), shutdown.clone());
+            tokio::spawn(async move {
+                tracing::warn!("the read model has no schema yet; NOT_SERVING until it does");
+                while !shutdown.is_cancelled() {
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                    if schema_ready(&pool).await {
+                        set_readers(&health, true).await;
+                        tracing::info!("the read model's schema exists; SERVING");
+                        return;
+                    }
+                }
+            });
+        }
         let reflection = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -128,9 +170,6 @@ impl ApiServer {
         ))
         .max_decoding_message_size(MAX_REQUEST_BYTES)
         .max_encoding_message_size(MAX_RESPONSE_BYTES);
-        health
-            .set_serving::<LocationServiceServer<LocationApi>>()
-            .await;
         let ingest = IngestServiceServer::new(IngestApi::new(Pusher::new(self.log, policy)))
             .accept_compressed(CompressionEncoding::Gzip)
             .accept_compressed(CompressionEncoding::Zstd)

@@ -132,3 +132,58 @@ async fn calls_may_be_compressed_and_oversized_requests_are_refused() {
     assert_eq!(err.code(), tonic::Code::OutOfRange, "{err:?}");
     p.stop().await;
 }
+
+/// Before the read model's schema exists the API reports NOT_SERVING (so
+/// readiness probes hold traffic back), and SERVING once it does.
+#[tokio::test]
+async fn health_waits_for_the_read_model_schema() {
+    let env = catalog_test_support::TestEnv::new().await;
+    let log = catalog_e2e::connect_log(&env).await;
+    let pool = catalog_projector::db::connect_pool(&env.pg_url, 2).unwrap();
+    let api = catalog_api::ApiServer::new(
+        catalog_api::ApiConfig {
+            listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+            ..catalog_api::ApiConfig::default()
+        },
+        pool.clone(),
+        log,
+    );
+    let listener = api.bind().await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let server = tokio::spawn(api.run(listener, shutdown.clone()));
+    let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut health = HealthClient::new(channel);
+    let status = |service: &str| HealthCheckRequest {
+        service: service.into(),
+    };
+    for service in ["", "catalog.v1.CatalogService"] {
+        let s = health.check(status(service)).await.unwrap().into_inner();
+        assert_eq!(s.status(), ServingStatus::NotServing, "{service:?}");
+    }
+    let s = health
+        .check(status("catalog.v1.IngestService"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(s.status(), ServingStatus::Serving);
+    catalog_projector::schema::migrate(&pool).await.unwrap();
+    catalog_e2e::wait_for(
+        "SERVING after the migration",
+        std::time::Duration::from_secs(20),
+        || {
+            let mut h = health.clone();
+            async move {
+                let s = h.check(status("")).await.ok()?.into_inner();
+                (s.status() == ServingStatus::Serving).then_some(())
+            }
+        },
+    )
+    .await;
+    shutdown.cancel();
+    server.await.unwrap().unwrap();
+}
