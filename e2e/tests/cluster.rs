@@ -209,6 +209,13 @@ async fn a_node_killed_during_ingest_loses_no_event() {
         count("SELECT count(DISTINCT target_ref) FROM relations WHERE type = 'ownedBy'").await,
         10
     );
+    // The dead-letter stream the projector created is replicated too.
+    let mut dead = log
+        .jetstream()
+        .get_stream(format!("{}_DEADLETTER", env.stream))
+        .await
+        .unwrap();
+    assert_eq!(dead.info().await.unwrap().config.num_replicas, 3);
     projector.shutdown.cancel();
     let _ = projector.handle.await;
     // The test environment's own stream (on the default server) goes with

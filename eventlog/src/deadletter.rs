@@ -72,7 +72,7 @@ pub async fn ensure_dead_letter_stream(log: &EventLog) -> Result<(), EventLogErr
             // Room for the headers added to a maximal event.
             max_message_size: MAX_EVENT_BYTES + 64 * 1024,
             duplicate_window: crate::stream::DUPLICATE_WINDOW,
-            num_replicas: 1,
+            num_replicas: log.config().replicas,
             ..Default::default()
         })
         .await

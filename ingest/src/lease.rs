@@ -43,7 +43,7 @@ impl Leases {
             allow_rollup: true,
             deny_delete: true,
             allow_direct: true,
-            num_replicas: 1,
+            num_replicas: log.config().replicas,
             ..Default::default()
         })
         .await
