@@ -172,8 +172,12 @@ async fn a_node_killed_during_ingest_loses_no_event() {
     });
     let leader = killed.await.unwrap();
     cluster.kill(&leader);
+    // A publish whose acknowledgement was lost in the failover may have been
+    // stored anyway: its retry then finds the entity already on the log and
+    // publishes nothing, so the count of publishes reported can fall short
+    // of the catalog. What the log and the read model hold is checked below.
     let published = ingest.await.unwrap();
-    assert!(published >= ENTITIES, "published {published}");
+    assert!(published > 0);
 
     // Every entity is on the log exactly once (a publish whose ack was lost
     // and that was stored anyway is not published again), and the read
