@@ -92,21 +92,6 @@ pub struct Metered {
     pub endpoints: Vec<String>,
 }
 
-/// The configured endpoint a proxy path (after `/api/proxy/`) is for: the
-/// longest name that prefixes it on a segment boundary.
-fn endpoint_of<'a>(endpoints: &'a [String], rest: &str) -> Option<&'a str> {
-    endpoints
-        .iter()
-        .filter(|e| {
-            rest == e.as_str()
-                || rest
-                    .strip_prefix(e.as_str())
-                    .is_some_and(|tail| tail.starts_with('/'))
-        })
-        .max_by_key(|e| e.len())
-        .map(String::as_str)
-}
-
 /// Middleware recording every request.
 pub async fn record(State(m): State<Metered>, request: Request, next: Next) -> Response {
     let started = Instant::now();
@@ -118,8 +103,8 @@ pub async fn record(State(m): State<Metered>, request: Request, next: Next) -> R
     let response = next.run(request).await;
     let status = response.status().as_u16().to_string();
     let elapsed = started.elapsed().as_secs_f64();
-    if let Some(rest) = path.strip_prefix("/api/proxy/") {
-        let endpoint = endpoint_of(&m.endpoints, rest).unwrap_or("(unknown)");
+    if let Some(rest) = path.strip_prefix("/api/proxy") {
+        let endpoint = crate::proxy::endpoint_for(&m.endpoints, rest).unwrap_or("(unknown)");
         m.metrics
             .proxy_requests
             .get_or_create(&EndpointStatus {
@@ -148,23 +133,4 @@ pub async fn record(State(m): State<Metered>, request: Request, next: Next) -> R
         .get_or_create(&RouteLabel { route })
         .observe(elapsed);
     response
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn proxy_paths_map_to_the_longest_endpoint() {
-        let e = vec![
-            "ci".to_string(),
-            "larger/v1".to_string(),
-            "larger".to_string(),
-        ];
-        assert_eq!(endpoint_of(&e, "ci/api/x"), Some("ci"));
-        assert_eq!(endpoint_of(&e, "ci"), Some("ci"));
-        assert_eq!(endpoint_of(&e, "larger/v1/a"), Some("larger/v1"));
-        assert_eq!(endpoint_of(&e, "larger/v2"), Some("larger"));
-        assert_eq!(endpoint_of(&e, "cid/x"), None);
-    }
 }

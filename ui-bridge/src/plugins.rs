@@ -56,11 +56,9 @@ pub fn available_defaults(proxy_endpoints: &[String]) -> Vec<PluginConfig> {
             assets::read(&format!("plugins/{}/manifest.json", p.id))
                 .and_then(|m| serde_json::from_str::<Manifest>(&m).ok())
                 .is_some_and(|m| {
-                    m.proxy_endpoints.iter().all(|e| {
-                        proxy_endpoints
-                            .iter()
-                            .any(|p| p == e.trim_start_matches('/'))
-                    })
+                    m.proxy_endpoints
+                        .iter()
+                        .all(|e| proxy_endpoints.iter().any(|p| p == e.trim_matches('/')))
                 })
         })
         .collect()
@@ -165,11 +163,11 @@ pub fn load(
                 manifest.entry
             )));
         }
-        if let Some(unknown) = manifest.proxy_endpoints.iter().find(|e| {
-            !proxy_endpoints
-                .iter()
-                .any(|p| p == e.trim_start_matches('/'))
-        }) {
+        if let Some(unknown) = manifest
+            .proxy_endpoints
+            .iter()
+            .find(|e| !proxy_endpoints.iter().any(|p| p == e.trim_matches('/')))
+        {
             return Err(fail(format!(
                 "proxy endpoint {unknown:?} is not configured under ui_bridge.proxy.endpoints"
             )));

@@ -423,10 +423,9 @@ impl Proxy {
     /// The endpoint serving `path` (relative to the proxy's mount point)
     /// and the rest of the path after its name.
     fn find<'p>(&self, path: &'p str) -> Option<(&Endpoint, &'p str)> {
-        self.endpoints.iter().find_map(|e| {
-            let rest = path.strip_prefix(e.prefix.as_str())?;
-            (rest.is_empty() || rest.starts_with('/')).then_some((e, rest))
-        })
+        self.endpoints
+            .iter()
+            .find_map(|e| under(&e.prefix, path).map(|rest| (e, rest)))
     }
 
     async fn handle(&self, req: Request) -> Response {
@@ -978,6 +977,33 @@ fn rate_limiter(limit: &RateLimitConfig) -> Result<DefaultDirectRateLimiter, Str
     Ok(RateLimiter::direct(quota))
 }
 
+/// The rest of `path` after `prefix`, when `prefix` ends on a segment
+/// boundary of it.
+fn under<'p>(prefix: &str, path: &'p str) -> Option<&'p str> {
+    let rest = path.strip_prefix(prefix)?;
+    (rest.is_empty() || rest.starts_with('/')).then_some(rest)
+}
+
+/// The configured endpoints' names as requests use them (no leading or
+/// trailing `/`).
+pub fn endpoint_names(config: &ProxyConfig) -> Vec<String> {
+    config
+        .endpoints
+        .keys()
+        .map(|k| k.trim_matches('/').to_string())
+        .collect()
+}
+
+/// Which of `names` a path below the proxy (`/{endpoint}/...`) is for: the
+/// longest that prefixes it on a segment boundary, as the proxy routes.
+pub fn endpoint_for<'a>(names: &'a [String], path: &str) -> Option<&'a str> {
+    names
+        .iter()
+        .filter(|n| under(&format!("/{n}"), path).is_some())
+        .max_by_key(|n| n.len())
+        .map(String::as_str)
+}
+
 /// An endpoint name without its leading and trailing `/`, checked to be a
 /// plain path prefix (it is compared with raw request paths).
 fn normalise_name(written: &str) -> Result<String, &'static str> {
@@ -1164,6 +1190,20 @@ mod tests {
         };
         let _ = rustls::crypto::ring::default_provider().install_default();
         Proxy::from_config(&config, &|_| None).unwrap()
+    }
+
+    #[test]
+    fn metrics_name_the_endpoint_the_proxy_routes_to() {
+        let e = vec![
+            "ci".to_string(),
+            "larger/v1".to_string(),
+            "larger".to_string(),
+        ];
+        assert_eq!(endpoint_for(&e, "/ci/api/x"), Some("ci"));
+        assert_eq!(endpoint_for(&e, "/ci"), Some("ci"));
+        assert_eq!(endpoint_for(&e, "/larger/v1/a"), Some("larger/v1"));
+        assert_eq!(endpoint_for(&e, "/larger/v2"), Some("larger"));
+        assert_eq!(endpoint_for(&e, "/cid/x"), None);
     }
 
     #[test]

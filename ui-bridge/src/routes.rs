@@ -78,7 +78,7 @@ impl UiBridge {
                 .max_decoding_message_size(MAX_RESPONSE_BYTES),
             ingest: IngestServiceClient::new(channel).max_decoding_message_size(MAX_RESPONSE_BYTES),
         };
-        let endpoints = proxy_endpoint_names(&config);
+        let endpoints = crate::proxy::endpoint_names(&config.proxy);
         let configured = match &config.plugins {
             Some(listed) => listed.clone(),
             None => plugins::available_defaults(&endpoints),
@@ -214,16 +214,6 @@ impl UiBridge {
             .await
             .map_err(|e| BridgeError::Serve(e.to_string()))
     }
-}
-
-/// The configured proxy endpoints' names (plugins may only name these).
-fn proxy_endpoint_names(config: &UiBridgeConfig) -> Vec<String> {
-    config
-        .proxy
-        .endpoints
-        .keys()
-        .map(|k| k.trim_matches('/').to_string())
-        .collect()
 }
 
 async fn index() -> Response {

@@ -14,8 +14,7 @@ use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::predicate;
-use super::{Req, RestError, parse_filters};
+use super::{Req, RestError, parse_filters, predicate_filter, query_pairs};
 use crate::convert::entity_to_json;
 use crate::routes::AppState;
 
@@ -27,12 +26,6 @@ const MAX_LIMIT: u32 = 1000;
 const DEFAULT_QUERY_LIMIT: u32 = 20;
 /// Earlier pages a cursor remembers (for `prevCursor`).
 const MAX_PREVIOUS: usize = 50;
-
-fn query_pairs(query: Option<String>) -> Vec<(String, String)> {
-    form_urlencoded::parse(query.unwrap_or_default().as_bytes())
-        .into_owned()
-        .collect()
-}
 
 fn parse_limit(req: &Req, name: &str, v: &str) -> Result<u32, RestError> {
     match v.parse::<u32>() {
@@ -696,10 +689,7 @@ pub async fn query_post(
             ..Cursor::decode(&req, &c)?
         },
         None => {
-            let filter = match &body.query {
-                Some(q) => predicate::to_filter(q).map_err(|m| req.bad_request(m))?,
-                None => pb::EntityFilter::default(),
-            };
+            let filter = predicate_filter(&req, body.query.as_ref())?;
             let order = match body.order_by.first() {
                 None => None,
                 Some(o) => Some((
@@ -802,10 +792,7 @@ pub async fn facets_post(
     body: Result<Json<FacetsBody>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<Value>, RestError> {
     let Json(body) = body.map_err(|e| req.bad_request(format!("invalid body: {e}")))?;
-    let filter = match &body.query {
-        Some(q) => predicate::to_filter(q).map_err(|m| req.bad_request(m))?,
-        None => pb::EntityFilter::default(),
-    };
+    let filter = predicate_filter(&req, body.query.as_ref())?;
     facets(&state, &req, body.facets, filter).await
 }
 

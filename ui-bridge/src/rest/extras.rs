@@ -15,15 +15,9 @@ use futures::Stream;
 use futures::StreamExt;
 use serde_json::{Value, json};
 
-use super::{Req, RestError, parse_filters};
+use super::{Req, RestError, parse_filters, query_pairs};
 use crate::convert::entity_to_json;
 use crate::routes::AppState;
-
-fn pairs(query: Option<String>) -> Vec<(String, String)> {
-    form_urlencoded::parse(query.unwrap_or_default().as_bytes())
-        .into_owned()
-        .collect()
-}
 
 fn number(req: &Req, name: &str, v: &str, max: u32) -> Result<u32, RestError> {
     v.parse::<u32>()
@@ -63,7 +57,7 @@ pub async fn history(
 ) -> Result<Json<Value>, RestError> {
     let mut limit = 50;
     let mut cursor = String::new();
-    for (k, v) in pairs(query) {
+    for (k, v) in query_pairs(query) {
         match k.as_str() {
             "limit" => limit = number(&req, "limit", &v, 1000)?,
             "cursor" => cursor = v,
@@ -132,7 +126,7 @@ pub async fn graph(
     let mut types = Vec::new();
     let mut depth = 2;
     let mut max_nodes = 200;
-    for (k, v) in pairs(query) {
+    for (k, v) in query_pairs(query) {
         match k.as_str() {
             "type" => types.push(v),
             "depth" => depth = number(&req, "depth", &v, 10)?,
@@ -192,7 +186,7 @@ pub async fn search(
     let mut term = String::new();
     let mut limit = 20;
     let mut filters = Vec::new();
-    for (k, v) in pairs(query) {
+    for (k, v) in query_pairs(query) {
         match k.as_str() {
             "term" => term = v,
             "limit" => limit = number(&req, "limit", &v, 100)?,
@@ -248,7 +242,7 @@ pub async fn events(
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    for (k, v) in pairs(query) {
+    for (k, v) in query_pairs(query) {
         match k.as_str() {
             "filter" => filters.push(v),
             "cursor" if cursor.is_none() => cursor = Some(v),

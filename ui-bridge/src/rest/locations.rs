@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::predicate;
-use super::{Req, RestError};
+use super::{Req, RestError, query_pairs};
 use crate::routes::AppState;
 
 type JsonBody<T> = Result<Json<T>, axum::extract::rejection::JsonRejection>;
@@ -127,7 +127,8 @@ pub async fn create(
     body: JsonBody<CreateBody>,
 ) -> Result<Response, RestError> {
     let Json(body) = body.map_err(|e| req.bad_request(format!("invalid body: {e}")))?;
-    let dry_run = form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+    let dry_run = query_pairs(query)
+        .iter()
         .any(|(k, v)| k == "dryRun" && v == "true");
     let kind = body.r#type.unwrap_or_else(|| "url".into());
     let registered = state

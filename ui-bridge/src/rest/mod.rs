@@ -10,7 +10,7 @@ use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use catalog_proto::v1 as pb;
-use serde_json::json;
+use serde_json::{Value, json};
 
 pub mod entities;
 pub mod extras;
@@ -35,6 +35,21 @@ impl IntoResponse for RestError {
             "response": {"statusCode": self.status.as_u16()},
         });
         (self.status, Json(body)).into_response()
+    }
+}
+
+/// A request's query string as decoded `(key, value)` pairs, in order.
+pub fn query_pairs(query: Option<String>) -> Vec<(String, String)> {
+    form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .into_owned()
+        .collect()
+}
+
+/// The filter of a body's optional predicate `query` (everything without one).
+pub fn predicate_filter(req: &Req, query: Option<&Value>) -> Result<pb::EntityFilter, RestError> {
+    match query {
+        Some(q) => predicate::to_filter(q).map_err(|m| req.bad_request(m)),
+        None => Ok(pb::EntityFilter::default()),
     }
 }
 
