@@ -349,7 +349,7 @@ CHECKER="$WORK/check_render.py"
 cat > "$CHECKER" <<'PY'
 """Validates rendered objects: Kubernetes schemas (strict) and the chart's
 invariants. Usage: check_render.py K8S_VERSION METRICS_PORT FILE..."""
-import functools, hashlib, re, sys
+import functools, hashlib, os, re, sys
 import yaml
 import kubernetes_validate.utils as kv
 
@@ -432,11 +432,20 @@ for path in files:
             if any("__" in n and n.startswith("CATALOG_") for n in env):
                 problems.append(f"{where(d)}: an env var name CATALOG_*__* would override the config file")
             config = yaml.safe_load(text)
-            unknown = set(config) - {"nats", "postgres", "ingest", "projector", "api", "ui_bridge", "metrics"}
+            unknown = set(config) - {"nats", "postgres", "ingest", "projector", "api", "ui_bridge", "metrics", "telemetry"}
             if unknown:
                 problems.append(f"{where(d)}: unknown config sections {sorted(unknown)}")
-            if "postgres" in config and config["postgres"].get("url") != "${CATALOG_DATABASE_URL}":
-                problems.append(f"{where(d)}: postgres.url must come from the Secret (${{CATALOG_DATABASE_URL}})")
+            if "postgres" in config:
+                url = config["postgres"].get("url", "")
+                base, _, query = url.partition("?")
+                if base != "${CATALOG_DATABASE_URL}":
+                    problems.append(f"{where(d)}: postgres.url must come from the Secret (${{CATALOG_DATABASE_URL}})")
+                params = dict(p.split("=", 1) for p in query.split("&") if p)
+                if set(params) - {"sslmode", "sslrootcert"} or params.get("sslmode", "require") not in ("require", "verify-ca", "verify-full"):
+                    problems.append(f"{where(d)}: postgres.url adds more than libpq's TLS parameters: {query}")
+                mounts = {m["mountPath"].rstrip("/") for m in c.get("volumeMounts", [])}
+                if "sslrootcert" in params and os.path.dirname(params["sslrootcert"]) not in mounts:
+                    problems.append(f"{where(d)}: sslrootcert {params['sslrootcert']} is not in a mounted volume")
             if "nats" in config and "replicas" not in config["nats"]:
                 problems.append(f"{where(d)}: nats.replicas (the stream's replicas) is not set")
             if d["kind"] == "Deployment":

@@ -29,6 +29,22 @@ impl From<PushError> for ApiError {
     }
 }
 
+/// `"2 Created, 1 Unchanged"`: the outcomes of a push, for the log.
+fn summary(results: &[PushResult]) -> String {
+    let mut counts: Vec<(Outcome, usize)> = Vec::new();
+    for r in results {
+        match counts.iter_mut().find(|(o, _)| *o == r.outcome) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((r.outcome, 1)),
+        }
+    }
+    counts
+        .iter()
+        .map(|(o, n)| format!("{n} {o:?}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn to_proto(r: PushResult) -> pb::ApplyResult {
     let outcome = match r.outcome {
         Outcome::Created => PbOutcome::Created,
@@ -75,6 +91,7 @@ impl IngestService for IngestApi {
             .apply(&req.source, &descriptors, req.dry_run)
             .await
             .map_err(ApiError::from)?;
+        tracing::info!(outcomes = %summary(&results), dry_run = req.dry_run, "applied");
         Ok(Response::new(pb::ApplyResponse {
             results: results.into_iter().map(to_proto).collect(),
         }))
@@ -91,6 +108,7 @@ impl IngestService for IngestApi {
             .delete(&req.source, &req.entity_refs)
             .await
             .map_err(ApiError::from)?;
+        tracing::info!(outcomes = %summary(&results), "deleted");
         Ok(Response::new(pb::DeleteResponse {
             results: results.into_iter().map(to_proto).collect(),
         }))

@@ -187,6 +187,7 @@ impl ApiServer {
         Server::builder()
             .timeout(self.config.request_timeout())
             .accept_http1(true)
+            .layer(catalog_telemetry::layer::ServerTraceLayer)
             .layer(crate::metrics::MetricsLayer::new(self.metrics.clone()))
             .layer(tonic_web::GrpcWebLayer::new())
             .add_service(health_service)

@@ -64,6 +64,8 @@ pub struct Config {
     pub ui_bridge: UiBridgeConfig,
     #[serde(default)]
     pub metrics: crate::metrics::MetricsConfig,
+    #[serde(default)]
+    pub telemetry: catalog_telemetry::TelemetryConfig,
 }
 
 impl Config {
@@ -80,6 +82,15 @@ impl Config {
                         .with_context(|| format!("parsing config file {}", p.display()))?;
                     substitute(&mut value, "", &|name| std::env::var(name).ok())
                         .with_context(|| format!("config file {}", p.display()))?;
+                    // A section whose keys are all commented out is empty,
+                    // not a mistake: it takes its defaults.
+                    if let serde_json::Value::Object(sections) = &mut value {
+                        for section in sections.values_mut() {
+                            if section.is_null() {
+                                *section = serde_json::Value::Object(Default::default());
+                            }
+                        }
+                    }
                     value
                 }
             }
@@ -100,6 +111,10 @@ impl Config {
             .map_err(|e| anyhow::anyhow!("invalid configuration ({source}): {e}"))?;
         config
             .nats
+            .validate()
+            .map_err(|e| anyhow::anyhow!("invalid configuration ({source}): {e}"))?;
+        config
+            .telemetry
             .validate()
             .map_err(|e| anyhow::anyhow!("invalid configuration ({source}): {e}"))?;
         Ok(config)

@@ -113,34 +113,35 @@ enum Command {
     },
 }
 
+impl Command {
+    /// The component name in `service.name` (`catalog-<component>`).
+    fn component(&self) -> &'static str {
+        match self {
+            Command::Ingest => "ingest",
+            Command::Projector => "projector",
+            Command::Api => "api",
+            Command::UiBridge => "ui-bridge",
+            Command::All => "all",
+            Command::Rebuild { .. } => "rebuild",
+            Command::Migrate => "migrate",
+            Command::Apply { .. } | Command::Validate { .. } | Command::Config(_) => "cli",
+        }
+    }
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     // Logs go to stderr; the one-shot commands print their own report, so
     // they log only errors unless RUST_LOG says otherwise.
-    let default_level = match cli.command {
-        Command::Validate { .. } | Command::Apply { .. } | Command::Config(_) => "error",
-        _ => "info",
-    };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
-    // CATALOG_LOG_FORMAT=json: one JSON object per line, with the current
-    // span and its parents (rpc, entity ref, ...) for log pipelines.
-    match std::env::var("CATALOG_LOG_FORMAT").as_deref() {
-        Ok("json") => tracing_subscriber::fmt()
-            .json()
-            .with_current_span(true)
-            .with_span_list(true)
-            .with_writer(std::io::stderr)
-            .with_env_filter(filter)
-            .init(),
-        Ok("text") | Err(_) => tracing_subscriber::fmt()
-            .with_writer(std::io::stderr)
-            .with_env_filter(filter)
-            .init(),
-        Ok(other) => {
-            anyhow::bail!("CATALOG_LOG_FORMAT={other:?}: use text (the default) or json")
-        }
+    if matches!(
+        cli.command,
+        Command::Validate { .. } | Command::Apply { .. } | Command::Config(_)
+    ) {
+        catalog_telemetry::init_logs(
+            "error",
+            catalog_telemetry::LogFormat::from_env()?.unwrap_or_default(),
+        )?;
     }
     if let Command::Validate {
         paths,
@@ -176,14 +177,22 @@ async fn main() -> anyhow::Result<()> {
         return check_config(path).await;
     }
     let config = Config::load(cli.config.as_deref())?;
-    if let Command::Migrate = cli.command {
+    let telemetry = catalog_telemetry::init(&config.telemetry, cli.command.component(), "info")?;
+    let result = run(cli.command, config).await;
+    telemetry.shutdown();
+    result
+}
+
+/// Runs a long-lived component (or `migrate`, `rebuild`).
+async fn run(command: Command, config: Config) -> anyhow::Result<()> {
+    if let Command::Migrate = command {
         schema::migrate(&pool(&config)?).await?;
         println!("read-model schema is up to date");
         return Ok(());
     }
     let shutdown = CancellationToken::new();
     tokio::spawn(cancel_on_signal(shutdown.clone()));
-    if let Command::Rebuild { keep_previous } = cli.command {
+    if let Command::Rebuild { keep_previous } = command {
         return rebuild(&config, keep_previous, shutdown).await;
     }
     let mut registry = prometheus_client::registry::Registry::default();
@@ -192,7 +201,7 @@ async fn main() -> anyhow::Result<()> {
     let api_metrics = catalog_api::ApiMetrics::register(&mut registry);
     let bridge_metrics = catalog_ui_bridge::metrics::BridgeMetrics::register(&mut registry);
     let mut tasks: JoinSet<anyhow::Result<()>> = JoinSet::new();
-    match cli.command {
+    match command {
         Command::Ingest => spawn_ingest(
             &mut tasks,
             &config,

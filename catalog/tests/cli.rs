@@ -2,6 +2,9 @@
 
 use std::process::Command;
 
+mod common;
+use common::{catalog_all, free_port};
+
 const EXAMPLES: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../testdata/backstage-examples/all.yaml"
@@ -242,14 +245,6 @@ fn config_check_accepts_the_example_and_names_bad_keys() {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// `catalog all` serves one `/metrics` with every component's series:
 /// ingest publishes by location, projector progress, API calls by method and
 /// code, bridge requests by route and status.
@@ -258,25 +253,11 @@ async fn every_component_reports_its_metrics() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let env = catalog_test_support::TestEnv::new().await;
     let (metrics_port, api_port, ui_port) = (free_port(), free_port(), free_port());
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_catalog"))
-        .arg("all")
-        .env("CATALOG_NATS__URL", &env.nats_url)
-        .env("CATALOG_NATS__STREAM", &env.stream)
-        .env("CATALOG_NATS__SUBJECT_PREFIX", &env.subject_prefix)
-        .env("CATALOG_POSTGRES__URL", &env.pg_url)
-        .env("CATALOG_INGEST__LOCATIONS", format!("[{EXAMPLES}]"))
-        .env("CATALOG_API__LISTEN", format!("127.0.0.1:{api_port}"))
-        .env("CATALOG_UI_BRIDGE__LISTEN", format!("127.0.0.1:{ui_port}"))
-        .env(
-            "CATALOG_UI_BRIDGE__API_URL",
-            format!("http://127.0.0.1:{api_port}"),
-        )
+    let mut child = catalog_all(&env, EXAMPLES, api_port, ui_port)
         .env(
             "CATALOG_METRICS__LISTEN",
             format!("127.0.0.1:{metrics_port}"),
         )
-        .stdout(std::process::Stdio::null())
-        .kill_on_drop(true)
         .spawn()
         .unwrap();
     let base = format!("http://127.0.0.1:{ui_port}");

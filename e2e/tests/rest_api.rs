@@ -617,3 +617,62 @@ async fn sign_in_sessions_open_proxy_endpoints_that_require_an_identity() {
     assert_eq!(res.status(), 400);
     p.stop().await;
 }
+
+/// A bridge that is shutting down ends its event streams (the browser's
+/// EventSource reconnects, to another replica, from its Last-Event-ID)
+/// instead of holding the shutdown open until it is killed.
+#[tokio::test]
+async fn shutting_down_ends_the_event_streams() {
+    let p = Pipeline::start().await;
+    let bridge = catalog_ui_bridge::UiBridge::new(catalog_ui_bridge::UiBridgeConfig {
+        listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        api_url: format!("http://{}", p.api_addr),
+        plugins: Some(Vec::new()),
+        ..Default::default()
+    })
+    .unwrap();
+    let listener = bridge.bind().await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let running = tokio::spawn(bridge.run(listener, shutdown.clone()));
+
+    let res = reqwest::get(format!("http://{addr}/api/catalog/events"))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let mut body = res.bytes_stream();
+    catalog_e2e::events::publish(
+        &p.log,
+        vec![catalog_e2e::events::upsert("before-stop", "team", 1)],
+    )
+    .await;
+    let mut text = String::new();
+    read_until(&mut body, &mut text, |t| t.contains("before-stop")).await;
+
+    shutdown.cancel();
+    let ended = tokio::time::timeout(WAIT, async {
+        while let Some(chunk) = body.next().await {
+            if chunk.is_err() {
+                break;
+            }
+        }
+    })
+    .await;
+    assert!(
+        ended.is_ok(),
+        "the event stream is still open after shutdown"
+    );
+    tokio::time::timeout(WAIT, running)
+        .await
+        .expect("the bridge stops while a client is subscribed")
+        .unwrap()
+        .unwrap();
+    // The API (not shut down) still serves.
+    assert_eq!(
+        reqwest::get(format!("{}/healthz", p.rest_base()))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+}

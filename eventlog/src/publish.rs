@@ -4,12 +4,16 @@
 //! async-nats holds one permit per un-awaited publish ack (5,000 by default);
 //! holding more deadlocks the publisher. Acks are therefore awaited in a
 //! bounded window ([`Publisher::WINDOW`]).
+//!
+//! Every message carries the W3C trace context (`traceparent`) of the span
+//! that published it, so the projector can continue the trace.
 
 use async_nats::jetstream::context::PublishErrorKind;
 use async_nats::jetstream::message::PublishMessage;
 use catalog_model::EntityEvent;
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
+use tracing::Instrument as _;
 
 use crate::codec::encode_event;
 use crate::stream::EventLog;
@@ -46,16 +50,35 @@ impl Publisher {
     /// per event, in input order. Events for the same entity must not appear
     /// twice in one call (their order would not be guaranteed).
     pub async fn publish_all(&self, events: Vec<(EntityEvent, u64)>) -> Vec<PublishOutcome> {
+        let span = tracing::info_span!(
+            "publish",
+            otel.kind = "producer",
+            messaging.system = "nats",
+            events = events.len()
+        );
+        self.publish_in(events, &span)
+            .instrument(span.clone())
+            .await
+    }
+
+    async fn publish_in(
+        &self,
+        events: Vec<(EntityEvent, u64)>,
+        span: &tracing::Span,
+    ) -> Vec<PublishOutcome> {
         let mut outcomes = vec![PublishOutcome::Failed("not sent".into()); events.len()];
         let mut in_flight = FuturesUnordered::new();
         let js = self.log.jetstream();
+        // Each event carries the trace of the span that published it.
+        let trace = catalog_telemetry::propagation::TraceHeaders::of(span);
         for (i, (event, expected)) in events.into_iter().enumerate() {
             while in_flight.len() >= Self::WINDOW {
                 if let Some((j, outcome)) = in_flight.next().await {
                     outcomes[j] = outcome;
                 }
             }
-            let (subject, headers, payload) = encode_event(self.log.prefix(), &event);
+            let (subject, mut headers, payload) = encode_event(self.log.prefix(), &event);
+            trace.apply_nats(&mut headers);
             let message = PublishMessage::build()
                 .payload(payload)
                 .headers(headers)
@@ -92,8 +115,9 @@ impl Publisher {
         event: &crate::location::LocationEvent,
         expected: Option<u64>,
     ) -> PublishOutcome {
-        let (subject, headers, payload) =
+        let (subject, mut headers, payload) =
             crate::location::encode_location_event(self.log.prefix(), event);
+        catalog_telemetry::propagation::TraceHeaders::current().apply_nats(&mut headers);
         let mut message = PublishMessage::build().payload(payload).headers(headers);
         if let Some(expected) = expected {
             message = message.expected_last_subject_sequence(expected);

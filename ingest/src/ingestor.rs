@@ -25,6 +25,7 @@ use futures::StreamExt;
 use rand::Rng;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
 
 use crate::config::{IngestConfig, OrphanStrategy};
 use crate::crawl::{CrawlCache, Crawler, Found, ORPHAN, Problem, RootOutcome};
@@ -583,7 +584,12 @@ impl Ingestor {
         if events.is_empty() {
             return;
         }
-        let outcomes = self.publisher.publish_all(events).await;
+        let span = tracing::info_span!("ingest", events = events.len());
+        let outcomes = self
+            .publisher
+            .publish_all(events)
+            .instrument(span.clone())
+            .await;
         for ((r, live, what, origin), outcome) in after.into_iter().zip(outcomes) {
             match outcome {
                 PublishOutcome::Stored { sequence, .. } => {

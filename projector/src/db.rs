@@ -1,4 +1,10 @@
 //! PostgreSQL connection pools.
+//!
+//! TLS follows libpq's URL parameters: `sslmode=require` (or `verify-ca`,
+//! `verify-full`) encrypts every connection and always verifies the
+//! server's certificate and host name, against the system's roots plus
+//! the CA file in `sslrootcert=/path/ca.pem` when given. `disable` and
+//! `prefer` (the default) connect without TLS.
 
 use std::time::Duration;
 
@@ -57,11 +63,7 @@ fn pool_with(
     schema: Option<&str>,
     statement_timeout: Option<Duration>,
 ) -> Result<Pool, PoolError> {
-    let mut pg: tokio_postgres::Config =
-        url.parse().map_err(|e: tokio_postgres::Error| PoolError {
-            url: redact(url),
-            message: e.to_string(),
-        })?;
+    let (mut pg, tls) = parse_url(url)?;
     if pg.get_connect_timeout().is_none() {
         pg.connect_timeout(CONNECT_TIMEOUT);
     }
@@ -78,13 +80,13 @@ fn pool_with(
     if !options.is_empty() {
         pg.options(options.join(" "));
     }
-    let manager = Manager::from_config(
-        pg,
-        tokio_postgres::NoTls,
-        ManagerConfig {
-            recycling_method: RecyclingMethod::Fast,
-        },
-    );
+    let manager_config = ManagerConfig {
+        recycling_method: RecyclingMethod::Fast,
+    };
+    let manager = match tls {
+        Some(tls) => Manager::from_config(pg, tls, manager_config),
+        None => Manager::from_config(pg, tokio_postgres::NoTls, manager_config),
+    };
     Pool::builder(manager)
         .max_size(max_size)
         .runtime(Runtime::Tokio1)
@@ -95,6 +97,106 @@ fn pool_with(
             url: redact(url),
             message: e.to_string(),
         })
+}
+
+/// Parses a connection URL (or `key=value` string), taking out the
+/// parameters tokio-postgres does not know (`sslrootcert`, and the
+/// `verify-*` SSL modes), and builds the TLS connector it asks for.
+fn parse_url(
+    url: &str,
+) -> Result<
+    (
+        tokio_postgres::Config,
+        Option<tokio_postgres_rustls::MakeRustlsConnect>,
+    ),
+    PoolError,
+> {
+    let fail = |message: String| PoolError {
+        url: redact(url),
+        message,
+    };
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) if url.contains("://") => (base, query),
+        _ => (url, ""),
+    };
+    let mut root_cert = None;
+    let mut verify = false;
+    let mut kept = form_urlencoded::Serializer::new(String::new());
+    for (key, value) in form_urlencoded::parse(query.as_bytes()) {
+        match (key.as_ref(), value.as_ref()) {
+            ("sslrootcert", path) => root_cert = Some(path.to_string()),
+            ("sslmode", "verify-ca" | "verify-full") => {
+                verify = true;
+                kept.append_pair("sslmode", "require");
+            }
+            (key, value) => {
+                kept.append_pair(key, value);
+            }
+        }
+    }
+    let kept = kept.finish();
+    let rebuilt = if kept.is_empty() {
+        base.to_string()
+    } else {
+        format!("{base}?{kept}")
+    };
+    let pg: tokio_postgres::Config = rebuilt
+        .parse()
+        .map_err(|e: tokio_postgres::Error| fail(e.to_string()))?;
+    let tls = verify || pg.get_ssl_mode() == tokio_postgres::config::SslMode::Require;
+    if !tls {
+        if root_cert.is_some() {
+            return Err(fail(
+                "sslrootcert is set but TLS is not: add sslmode=require".into(),
+            ));
+        }
+        return Ok((pg, None));
+    }
+    let connector = tls_connector(root_cert.as_deref()).map_err(fail)?;
+    Ok((pg, Some(connector)))
+}
+
+/// A rustls connector trusting the system's roots and `root_cert`.
+fn tls_connector(
+    root_cert: Option<&str>,
+) -> Result<tokio_postgres_rustls::MakeRustlsConnect, String> {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject as _;
+
+    let mut roots = rustls::RootCertStore::empty();
+    // Unreadable system certificates are skipped; a configured CA file
+    // must load.
+    let native = rustls_native_certs::load_native_certs();
+    roots.add_parsable_certificates(native.certs);
+    if let Some(path) = root_cert {
+        let mut added = 0;
+        for cert in
+            CertificateDer::pem_file_iter(path).map_err(|e| format!("sslrootcert {path}: {e}"))?
+        {
+            let cert = cert.map_err(|e| format!("sslrootcert {path}: {e}"))?;
+            roots
+                .add(cert)
+                .map_err(|e| format!("sslrootcert {path}: {e}"))?;
+            added += 1;
+        }
+        if added == 0 {
+            return Err(format!("sslrootcert {path}: no PEM certificate in it"));
+        }
+    }
+    if roots.is_empty() {
+        return Err(
+            "sslmode=require: no trusted root certificates (none in the system store; \
+             give the server's CA with sslrootcert=/path/ca.pem)"
+                .into(),
+        );
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS set-up: {e}"))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
 }
 
 /// A PostgreSQL error with the server's message and SQLSTATE, which the

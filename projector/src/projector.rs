@@ -43,6 +43,8 @@ use futures::{FutureExt, StreamExt};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use tracing::Instrument as _;
+
 use crate::apply::{ApplyOutcome, BatchItem, apply_batch, read_checkpoint};
 use crate::config::{ProjectorConfig, partition_of};
 use crate::metrics::ProjectorMetrics;
@@ -275,6 +277,18 @@ impl Worker {
             let Some(last) = batch.last().map(|(_, d)| d.message.clone()) else {
                 continue;
             };
+            // The batch is a span of its own; each event that arrived with a
+            // sampled trace context gets a span in that trace, linked to the
+            // batch, that lasts until the batch is committed and acked.
+            let batch_span = tracing::info_span!(
+                "project batch",
+                partition = %self.name,
+                events = batch.len()
+            );
+            let event_spans: Vec<tracing::Span> = batch
+                .iter()
+                .filter_map(|(_, delivery)| event_span(&delivery.message, &batch_span))
+                .collect();
             let mut items = Vec::with_capacity(batch.len());
             for (item, delivery) in batch {
                 if delivery.consumer_sequence != next_delivery {
@@ -288,7 +302,7 @@ impl Worker {
             }
             let started = std::time::Instant::now();
             let messages = items.len();
-            let outcome = self.apply(items).await?;
+            let outcome = self.apply(items).instrument(batch_span.clone()).await?;
             self.projector.metrics.batch(
                 &self.name,
                 messages,
@@ -296,6 +310,7 @@ impl Worker {
                 started.elapsed().as_secs_f64(),
             );
             tracing::debug!(
+                parent: &batch_span,
                 partition = %self.name,
                 apply_ms = started.elapsed().as_millis() as u64,
                 applied = outcome.applied,
@@ -306,8 +321,10 @@ impl Worker {
             );
             // AckPolicy::All: acknowledging the last message acknowledges the batch.
             last.double_ack()
+                .instrument(batch_span)
                 .await
                 .map_err(|e| nats("acknowledging batch")(e.to_string()))?;
+            drop(event_spans);
         }
     }
 
@@ -487,6 +504,23 @@ impl Worker {
         };
         Ok((item, message, consumer_sequence, pending))
     }
+}
+
+/// A span for projecting `message` in the trace its publisher started, if
+/// it carries a sampled one.
+fn event_span(message: &Message, batch: &tracing::Span) -> Option<tracing::Span> {
+    let parent = catalog_telemetry::propagation::nats_parent(message.headers.as_ref())?;
+    let span = tracing::info_span!(
+        parent: None,
+        "project",
+        otel.kind = "consumer",
+        messaging.system = "nats",
+        subject = %message.subject,
+        sequence = message.info().map(|i| i.stream_sequence).unwrap_or_default(),
+    );
+    catalog_telemetry::propagation::set_parent(&span, parent);
+    span.follows_from(batch);
+    Some(span)
 }
 
 /// Whether PostgreSQL refused the data itself (SQLSTATE class 22, data

@@ -42,12 +42,35 @@ pub enum BridgeError {
     Serve(String),
 }
 
+/// The channel to the API: calls carry the caller's trace context.
+pub type ApiChannel = catalog_telemetry::layer::ClientTrace<Channel>;
+
+/// A server span per request, continuing the trace of a caller that sends
+/// a `traceparent` (a gateway, another service).
+fn request_span<B>(request: &axum::http::Request<B>) -> tracing::Span {
+    let span = tracing::info_span!(
+        "http",
+        otel.name = %request.method(),
+        otel.kind = "server",
+        http.method = %request.method(),
+        http.target = %request.uri().path(),
+    );
+    if let Some(parent) = catalog_telemetry::propagation::http_parent(request.headers()) {
+        catalog_telemetry::propagation::set_parent(&span, parent);
+    }
+    span
+}
+
 /// What every catalog handler reaches: the API's services.
 #[derive(Clone)]
 pub struct AppState {
-    pub catalog: CatalogServiceClient<Channel>,
-    pub locations: LocationServiceClient<Channel>,
-    pub ingest: IngestServiceClient<Channel>,
+    pub catalog: CatalogServiceClient<ApiChannel>,
+    pub locations: LocationServiceClient<ApiChannel>,
+    pub ingest: IngestServiceClient<ApiChannel>,
+    /// Cancelled when the bridge starts shutting down: long-lived
+    /// responses (server-sent events) end then, so that the graceful
+    /// shutdown does not wait on them and clients reconnect elsewhere.
+    pub stopping: CancellationToken,
 }
 
 /// The UI bridge server.
@@ -70,13 +93,18 @@ impl UiBridge {
                 url: config.api_url.clone(),
                 message: e.to_string(),
             })?;
-        let channel = endpoint.connect_lazy();
+        // Calls to the API carry the trace of the request that made them.
+        let channel = tower::Layer::layer(
+            &catalog_telemetry::layer::ClientTraceLayer,
+            endpoint.connect_lazy(),
+        );
         let state = AppState {
             catalog: CatalogServiceClient::new(channel.clone())
                 .max_decoding_message_size(MAX_RESPONSE_BYTES),
             locations: LocationServiceClient::new(channel.clone())
                 .max_decoding_message_size(MAX_RESPONSE_BYTES),
             ingest: IngestServiceClient::new(channel).max_decoding_message_size(MAX_RESPONSE_BYTES),
+            stopping: CancellationToken::new(),
         };
         let endpoints = crate::proxy::endpoint_names(&config.proxy);
         let configured = match &config.plugins {
@@ -197,7 +225,7 @@ impl UiBridge {
             )),
             None => router,
         };
-        router.layer(TraceLayer::new_for_http())
+        router.layer(TraceLayer::new_for_http().make_span_with(request_span))
     }
 
     /// Serves on `listener` until `shutdown` is cancelled.
@@ -209,8 +237,12 @@ impl UiBridge {
         if let Ok(addr) = listener.local_addr() {
             tracing::info!(%addr, "UI bridge listening");
         }
+        let stopping = self.state.stopping.clone();
         axum::serve(listener, self.router())
-            .with_graceful_shutdown(shutdown.cancelled_owned())
+            .with_graceful_shutdown(async move {
+                shutdown.cancelled().await;
+                stopping.cancel();
+            })
             .await
             .map_err(|e| BridgeError::Serve(e.to_string()))
     }

@@ -268,7 +268,11 @@ pub async fn events(
         .await
         .map_err(|s| req.grpc_error(s))?
         .into_inner();
+    // Ends at the API's end of the stream, at its first error, or when the
+    // bridge shuts down (the client's EventSource then reconnects, to
+    // another replica, from its Last-Event-ID).
     let events = stream
+        .take_until(state.stopping.clone().cancelled_owned())
         .take_while(|item| futures::future::ready(item.is_ok()))
         .filter_map(|item| async move {
             let message = item.ok()?;

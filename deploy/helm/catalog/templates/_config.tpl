@@ -19,6 +19,8 @@ ingest:
   {{- toYaml (.Values.ingest.config | default dict) | nindent 2 }}
 metrics:
   {{- include "catalog.metricsSection" . | nindent 2 }}
+telemetry:
+  {{- include "catalog.telemetrySection" . | nindent 2 }}
 {{- end }}
 
 {{/* (dict "root" $ "owned" (list 0 1)); owned empty: every partition. */}}
@@ -35,6 +37,8 @@ projector:
   {{- toYaml $p | nindent 2 }}
 metrics:
   {{- include "catalog.metricsSection" $root | nindent 2 }}
+telemetry:
+  {{- include "catalog.telemetrySection" $root | nindent 2 }}
 {{- end }}
 
 {{- define "catalog.config.api" -}}
@@ -52,6 +56,8 @@ api:
   {{- toYaml $a | nindent 2 }}
 metrics:
   {{- include "catalog.metricsSection" . | nindent 2 }}
+telemetry:
+  {{- include "catalog.telemetrySection" . | nindent 2 }}
 {{- end }}
 
 {{- define "catalog.apiUrl" -}}
@@ -74,6 +80,8 @@ ui_bridge:
   {{- toYaml $b | nindent 2 }}
 metrics:
   {{- include "catalog.metricsSection" . | nindent 2 }}
+telemetry:
+  {{- include "catalog.telemetrySection" . | nindent 2 }}
 {{- end }}
 
 {{- define "catalog.config.migrate" -}}

@@ -114,7 +114,7 @@ spec:
             {{- toYaml . | nindent 12 }}
             {{- end }}
       volumes:
-        {{- include "catalog.configVolume" (dict "configMap" (printf "%s-config" (include "catalog.fullname" $root)) "key" .configKey) | nindent 8 }}
+        {{- include "catalog.configVolume" (dict "root" $root "configMap" (printf "%s-config" (include "catalog.fullname" $root)) "key" .configKey) | nindent 8 }}
         {{- with .volumes }}
         {{- . | nindent 8 }}
         {{- end }}

@@ -168,8 +168,30 @@ from nats.auth.existingSecret ("catalog.natsAuthEnv").
 {{- end }}
 {{- end }}
 
+{{/*
+The database URL: the Secret's, plus libpq's TLS parameters when
+postgres.tls.mode is set (the Secret's URL then has no query string).
+*/}}
 {{- define "catalog.postgresSection" -}}
-{{- toYaml (dict "url" "${CATALOG_DATABASE_URL}" "max_connections" .Values.postgres.maxConnections) }}
+{{- $url := "${CATALOG_DATABASE_URL}" }}
+{{- with .Values.postgres.tls }}
+{{- if .mode }}
+{{- $url = printf "%s?sslmode=%s" $url .mode }}
+{{- if .caSecret }}
+{{- $url = printf "%s&sslrootcert=/etc/catalog/postgres-ca/%s" $url .caKey }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- toYaml (dict "url" $url "max_connections" .Values.postgres.maxConnections) }}
+{{- end }}
+
+{{/* The telemetry section: trace export and sampling. */}}
+{{- define "catalog.telemetrySection" -}}
+{{- $t := dict "sample_ratio" .Values.telemetry.sampleRatio }}
+{{- if .Values.telemetry.otlpEndpoint }}
+{{- $_ := set $t "otlp_endpoint" .Values.telemetry.otlpEndpoint }}
+{{- end }}
+{{- toYaml $t }}
 {{- end }}
 
 {{- define "catalog.postgresEnv" -}}
@@ -292,6 +314,11 @@ securityContext:
 - name: tmp
   emptyDir:
     sizeLimit: 64Mi
+{{- with .root.Values.postgres.tls.caSecret }}
+- name: postgres-ca
+  secret:
+    secretName: {{ . }}
+{{- end }}
 {{- end }}
 
 {{- define "catalog.configVolumeMounts" -}}
@@ -301,6 +328,11 @@ securityContext:
   readOnly: true
 - name: tmp
   mountPath: /tmp
+{{- if .Values.postgres.tls.caSecret }}
+- name: postgres-ca
+  mountPath: /etc/catalog/postgres-ca
+  readOnly: true
+{{- end }}
 {{- end }}
 
 {{/* The PodDisruptionBudget of one component. */}}
