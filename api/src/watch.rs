@@ -15,7 +15,9 @@ use catalog_model::{Entity, EntityChange, RelationType, derive_relations, entity
 use catalog_projector::query::{Filter, Key};
 use catalog_proto::v1 as pb;
 use deadpool_postgres::Pool;
-use futures::{Stream, StreamExt};
+use std::collections::HashMap;
+
+use futures::{FutureExt as _, Stream, StreamExt};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tonic::Status;
@@ -28,6 +30,8 @@ pub type WatchStream =
 
 /// Messages buffered per watcher before the reader waits for the client.
 const BUFFER: usize = 64;
+/// Messages already received that are handled together.
+const MAX_BATCH: usize = 256;
 /// How often the read model's checkpoint is polled while a change waits.
 const CHECKPOINT_POLL: Duration = Duration::from_millis(20);
 
@@ -150,43 +154,57 @@ impl Watcher {
                 () = self.tx.closed() => return Ok(()),
                 next = tokio::time::timeout(wait, messages.next()) => next,
             };
-            match next {
-                Err(_) => {}
-                Ok(None) => return Err(ApiError::Unavailable("the event stream ended".into())),
-                Ok(Some(Err(e))) => {
-                    return Err(ApiError::Unavailable(format!("reading the event log: {e}")));
+            let first = match next {
+                // The heartbeat is due.
+                Err(_) => None,
+                Ok(next) => Some(received(next)?),
+            };
+            if let Some(first) = first {
+                // What has already arrived is handled with it: one wait for
+                // the read model and one query for the lot.
+                let mut batch = vec![first];
+                while batch.len() < MAX_BATCH {
+                    match messages.next().now_or_never() {
+                        Some(next) => batch.push(received(next)?),
+                        None => break,
+                    }
                 }
-                Ok(Some(Ok(message))) => {
+                let mut events = Vec::with_capacity(batch.len());
+                for message in &batch {
                     let sequence = message
                         .info()
                         .map_err(|e| {
                             ApiError::Unavailable(format!("reading message metadata: {e}"))
                         })?
                         .stream_sequence;
-                    // A message that cannot be decoded is a dead letter for the
-                    // projector too: nothing to report, but the cursor moves on.
-                    if let Ok(decoded) =
+                    // A message that cannot be decoded is a dead letter for
+                    // the projector too: nothing to report, but the cursor
+                    // moves on.
+                    let event =
                         decode_event(&self.prefix, &message.subject, &message.payload, sequence)
-                    {
-                        if !self.wait_for_read_model(sequence).await? {
+                            .ok()
+                            .map(|d| d.event);
+                    events.push((sequence, event));
+                }
+                let last = events.last().map_or(0, |(sequence, _)| *sequence);
+                if !self.wait_for_read_model(last).await? {
+                    return Ok(());
+                }
+                let changes = self.changes(events.iter()).await?;
+                for ((sequence, _), change) in events.iter().zip(changes) {
+                    self.examined = *sequence;
+                    if let Some(change) = change {
+                        if !self
+                            .send(pb::watch_entities_response::Event::Change(change))
+                            .await
+                        {
                             return Ok(());
                         }
-                        if let Some(change) = self.change(decoded.event, sequence).await? {
-                            self.examined = sequence;
-                            if !self
-                                .send(pb::watch_entities_response::Event::Change(change))
-                                .await
-                            {
-                                return Ok(());
-                            }
-                            last_sent = Instant::now();
-                            continue;
-                        }
+                        last_sent = Instant::now();
                     }
-                    self.examined = sequence;
-                    if last_sent.elapsed() < self.req.heartbeat {
-                        continue;
-                    }
+                }
+                if last_sent.elapsed() < self.req.heartbeat {
+                    continue;
                 }
             }
             if !self
@@ -240,16 +258,70 @@ impl Watcher {
         Ok(true)
     }
 
+    /// The changes to send for a batch of events (`None` where the filter
+    /// does not match or the message was not an event), in order, with two
+    /// queries for the whole batch.
+    async fn changes<'a>(
+        &self,
+        events: impl Iterator<Item = &'a (u64, Option<catalog_model::EntityEvent>)> + Clone,
+    ) -> Result<Vec<Option<pb::EntityChangeEvent>>, ApiError> {
+        let wanted: Vec<(String, u64)> = events
+            .clone()
+            .filter_map(|(sequence, e)| e.as_ref().map(|e| (e.entity_ref.to_string(), *sequence)))
+            .collect();
+        if wanted.is_empty() {
+            return Ok(events.map(|_| None).collect());
+        }
+        let client = self.pool.get().await?;
+        let mut previous = catalog_projector::query::history::before_many(&**client, &wanted)
+            .await?
+            .into_iter();
+        // The relations other entities give it (group membership, ...) are
+        // read only when the filter asks about relations.
+        let mut stored: HashMap<String, Vec<(RelationType, String)>> = HashMap::new();
+        if self
+            .req
+            .filter
+            .clauses
+            .iter()
+            .flatten()
+            .any(|c| matches!(c.key, Key::Relation(_)))
+        {
+            let refs: Vec<&str> = wanted.iter().map(|(r, _)| r.as_str()).collect();
+            for row in client
+                .query(
+                    "SELECT DISTINCT source_ref, type, target_ref FROM relations WHERE source_ref = ANY($1)",
+                    &[&refs],
+                )
+                .await?
+            {
+                if let Some(t) = RelationType::parse(row.get(1)) {
+                    stored
+                        .entry(row.get(0))
+                        .or_default()
+                        .push((t, row.get(2)));
+                }
+            }
+        }
+        Ok(events
+            .map(|(sequence, event)| {
+                let event = event.as_ref()?;
+                let previous = previous.next().flatten();
+                self.change(event.clone(), *sequence, previous, &stored)
+            })
+            .collect())
+    }
+
     /// The change to send for an event, or `None` when the filter does not
     /// match.
-    async fn change(
+    fn change(
         &self,
         event: catalog_model::EntityEvent,
-        sequence: u64,
-    ) -> Result<Option<pb::EntityChangeEvent>, ApiError> {
+        _sequence: u64,
+        previous: Option<catalog_projector::query::Version>,
+        stored: &HashMap<String, Vec<(RelationType, String)>>,
+    ) -> Option<pb::EntityChangeEvent> {
         let entity_ref = event.entity_ref.to_string();
-        let client = self.pool.get().await?;
-        let previous = catalog_projector::query::before(&**client, &entity_ref, sequence).await?;
         // The version the filter is evaluated on.
         let version: Option<Entity> = match &event.change {
             EntityChange::Upserted { entity, .. } => Some(entity.clone()),
@@ -258,31 +330,21 @@ impl Watcher {
                 .and_then(|p| p.entity.clone())
                 .and_then(|v| Entity::from_json(v).ok()),
         };
-        let Some(version) = version else {
-            return Ok(None);
-        };
+        let version = version?;
         let mut relations: Vec<(RelationType, String)> = derive_relations(&version)
             .into_iter()
             .filter(|r| r.source == *version.entity_ref())
             .map(|r| (r.relation, r.target.to_string()))
             .collect();
-        for row in client
-            .query(
-                "SELECT DISTINCT type, target_ref FROM relations WHERE source_ref = $1",
-                &[&entity_ref],
-            )
-            .await?
-        {
-            if let Some(t) = RelationType::parse(row.get(0)) {
-                relations.push((t, row.get(1)));
-            }
+        if let Some(more) = stored.get(&entity_ref) {
+            relations.extend(more.iter().cloned());
         }
         if !self
             .req
             .filter
             .matches(&entity_fields(&version), &relations)
         {
-            return Ok(None);
+            return None;
         }
         let change = match &event.change {
             EntityChange::Deleted => pb::ChangeKind::Deleted,
@@ -292,7 +354,7 @@ impl Watcher {
             },
         };
         let time = chrono::DateTime::from_timestamp_millis(event.time_millis).unwrap_or_default();
-        Ok(Some(pb::EntityChangeEvent {
+        Some(pb::EntityChangeEvent {
             entity_ref,
             change: change as i32,
             entity: match &event.change {
@@ -308,6 +370,19 @@ impl Watcher {
             }),
             producer: event.source.producer,
             location: event.source.location,
-        }))
+        })
+    }
+}
+
+/// A message from the ordered consumer, or why there is none.
+fn received(
+    next: Option<
+        Result<async_nats::jetstream::Message, async_nats::jetstream::consumer::pull::OrderedError>,
+    >,
+) -> Result<async_nats::jetstream::Message, ApiError> {
+    match next {
+        None => Err(ApiError::Unavailable("the event stream ended".into())),
+        Some(Err(e)) => Err(ApiError::Unavailable(format!("reading the event log: {e}"))),
+        Some(Ok(message)) => Ok(message),
     }
 }

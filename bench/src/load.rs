@@ -10,7 +10,7 @@ use serde_json::json;
 
 /// The synthetic catalog (`synthetic::documents`) as validated entities.
 pub fn entities(n: usize) -> anyhow::Result<Vec<Entity>> {
-    crate::synthetic::documents(n)
+    crate::synthetic::documents(n, crate::synthetic::DEFAULT_SEED)
         .iter()
         .map(|doc| {
             parse_descriptors(doc)

@@ -39,7 +39,7 @@ struct Args {
 
 /// Writes `n` entities into `dir`; returns the number of files.
 fn generate(dir: &Path, n: usize, per_file: usize) -> anyhow::Result<usize> {
-    let docs = catalog_bench::synthetic::documents(n);
+    let docs = catalog_bench::synthetic::documents(n, catalog_bench::synthetic::DEFAULT_SEED);
     let mut files = 0;
     for (f, chunk) in docs.chunks(per_file.max(1)).enumerate() {
         std::fs::write(

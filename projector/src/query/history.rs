@@ -81,6 +81,46 @@ pub async fn as_of(
     Ok(row.as_ref().map(version))
 }
 
+/// For each `(entity_ref, sequence)`, the version just before that
+/// sequence, in one query; in input order.
+pub async fn before_many(
+    client: &impl GenericClient,
+    at: &[(String, u64)],
+) -> Result<Vec<Option<Version>>, tokio_postgres::Error> {
+    let refs: Vec<&str> = at.iter().map(|(r, _)| r.as_str()).collect();
+    let sequences: Vec<i64> = at
+        .iter()
+        .map(|(_, s)| i64::try_from(*s).unwrap_or(i64::MAX))
+        .collect();
+    let rows = client
+        .query(
+            &format!(
+                "SELECT b.i, h.* FROM unnest($1::text[], $2::bigint[]) WITH ORDINALITY AS b(ref, seq, i) \
+                 CROSS JOIN LATERAL (SELECT {COLUMNS} FROM entity_history \
+                   WHERE entity_ref = b.ref AND sequence < b.seq ORDER BY sequence DESC LIMIT 1) h"
+            ),
+            &[&refs, &sequences],
+        )
+        .await?;
+    let mut out = vec![None; at.len()];
+    for row in &rows {
+        let i = usize::try_from(row.get::<_, i64>(0)).unwrap_or(0);
+        if let Some(slot) = i.checked_sub(1).and_then(|i| out.get_mut(i)) {
+            *slot = Some(Version {
+                sequence: u64::try_from(row.get::<_, i64>(1)).unwrap_or(0),
+                event_id: row.get(2),
+                change: row.get(3),
+                entity: row.get(4),
+                content_hash: row.get(5),
+                producer: row.get(6),
+                location: row.get(7),
+                occurred_at: row.get(8),
+            });
+        }
+    }
+    Ok(out)
+}
+
 /// The version of `entity_ref` just before `sequence` (to diff the first
 /// version of a page against).
 pub async fn before(
