@@ -254,3 +254,38 @@ async fn backstage_examples_get_the_relations_backstage_derives() {
     );
     p.stop().await;
 }
+
+/// Passes over unchanged locations skip planning; none of that may hide a
+/// change: an edit, a new file, a removed file and a problem each show in
+/// the next pass, and a steady pass reports what the last full one did.
+#[tokio::test]
+async fn steady_passes_still_see_every_change() {
+    let p = Pipeline::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.yaml"), component("steady-a", "one")).unwrap();
+    let mut ingestor = p.ingestor(vec![dir.path().to_path_buf()]).await;
+    assert_eq!(ingestor.sync_once().await.unwrap().upserted, 1);
+    let settled = ingestor.sync_once().await.unwrap();
+    assert_eq!((settled.upserted, settled.unchanged), (0, 1), "{settled:?}");
+    // Steady: the same report, nothing published.
+    assert_eq!(ingestor.sync_once().await.unwrap(), settled);
+    assert_eq!(ingestor.sync_once().await.unwrap(), settled);
+
+    std::fs::write(dir.path().join("a.yaml"), component("steady-a", "two")).unwrap();
+    assert_eq!(ingestor.sync_once().await.unwrap().upserted, 1);
+    std::fs::write(dir.path().join("b.yaml"), component("steady-b", "one")).unwrap();
+    assert_eq!(ingestor.sync_once().await.unwrap().upserted, 1);
+    assert_eq!(ingestor.sync_once().await.unwrap().unchanged, 2);
+    std::fs::remove_file(dir.path().join("b.yaml")).unwrap();
+    assert_eq!(ingestor.sync_once().await.unwrap().deleted, 1);
+    std::fs::write(dir.path().join("c.yaml"), "kind: [unclosed\n").unwrap();
+    let broken = ingestor.sync_once().await.unwrap();
+    assert_eq!(broken.errors.len(), 1, "{broken:?}");
+    // The problem stays reported while nothing changes.
+    assert_eq!(ingestor.sync_once().await.unwrap().errors, broken.errors);
+    wait_for("the last description", WAIT, || async {
+        let e = entity(&p, "component:default/steady-a").await?;
+        (e.metadata?.description == "two").then_some(())
+    })
+    .await;
+}

@@ -117,6 +117,65 @@ pub struct Ingestor {
     /// Origins that look gone here but are leased by another live worker.
     leased_elsewhere: HashSet<String>,
     metrics: Option<crate::metrics::IngestMetrics>,
+    /// What the last pass that had nothing to publish planned from, and its
+    /// report: while the inputs stay the same, so does the (empty) plan.
+    steady: Option<(PlanInputs, SyncReport)>,
+}
+
+/// Everything [`Ingestor::plan`] reads, cheap to compare. The found
+/// entities are compared by identity: the crawl cache hands out the same
+/// `Arc`s for unchanged sources, and holding them here keeps their
+/// addresses from being reused by new ones.
+#[derive(Default)]
+struct PlanInputs {
+    roots: Vec<RootInputs>,
+    generation: u64,
+    known: Vec<String>,
+    unregistered: Vec<String>,
+    leased_elsewhere: Vec<String>,
+}
+
+struct RootInputs {
+    key: String,
+    held: bool,
+    outcome: Option<OutcomeInputs>,
+}
+
+/// A crawl outcome: its entities, problems (as text) and retained sources
+/// (sorted).
+type OutcomeInputs = (Vec<Arc<Found>>, Vec<String>, Vec<String>);
+
+impl PartialEq for RootInputs {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.held == other.held
+            && match (&self.outcome, &other.outcome) {
+                (None, None) => true,
+                (Some((f1, p1, r1)), Some((f2, p2, r2))) => {
+                    f1.len() == f2.len()
+                        && f1.iter().zip(f2).all(|(a, b)| Arc::ptr_eq(a, b))
+                        && p1 == p2
+                        && r1 == r2
+                }
+                _ => false,
+            }
+    }
+}
+
+impl PartialEq for PlanInputs {
+    fn eq(&self, other: &Self) -> bool {
+        self.generation == other.generation
+            && self.roots == other.roots
+            && self.known == other.known
+            && self.unregistered == other.unregistered
+            && self.leased_elsewhere == other.leased_elsewhere
+    }
+}
+
+fn sorted(set: &HashSet<String>) -> Vec<String> {
+    let mut v: Vec<String> = set.iter().cloned().collect();
+    v.sort();
+    v
 }
 
 enum Planned {
@@ -162,6 +221,7 @@ impl Ingestor {
             leases,
             leased_elsewhere: HashSet::new(),
             metrics: None,
+            steady: None,
         })
     }
 
@@ -249,8 +309,20 @@ impl Ingestor {
         self.crawl_due().await;
         self.confirm_leases().await;
         self.check_leases_of_gone_origins().await;
+        // Nothing read, registered or published since a pass that had
+        // nothing to publish: this one would plan nothing either. (At
+        // 100,000 entities a plan costs a tenth of a second.)
+        let inputs = self.plan_inputs();
+        if let Some((last, report)) = &self.steady
+            && *last == inputs
+        {
+            let report = report.clone();
+            self.publish_statuses().await;
+            return Ok(report);
+        }
         let mut report = SyncReport::default();
         let plan = self.plan(&mut report);
+        let nothing_to_publish = plan.is_empty();
         self.execute(plan, &mut report).await;
         // A lost race is retried once, from the state just re-read.
         if report.conflicts > 0 {
@@ -263,8 +335,34 @@ impl Ingestor {
             report.conflicts += retry.conflicts;
             report.errors.extend(retry.errors);
         }
+        self.steady =
+            (nothing_to_publish && report.conflicts == 0).then(|| (inputs, report.clone()));
         self.publish_statuses().await;
         Ok(report)
+    }
+
+    fn plan_inputs(&self) -> PlanInputs {
+        PlanInputs {
+            roots: self
+                .roots
+                .iter()
+                .map(|r| RootInputs {
+                    key: r.spec.key(),
+                    held: r.held,
+                    outcome: r.outcome.as_ref().map(|o| {
+                        (
+                            o.found.clone(),
+                            o.problems.iter().map(ToString::to_string).collect(),
+                            sorted(&o.retained),
+                        )
+                    }),
+                })
+                .collect(),
+            generation: self.state.generation(),
+            known: sorted(&self.known),
+            unregistered: sorted(&self.unregistered),
+            leased_elsewhere: sorted(&self.leased_elsewhere),
+        }
     }
 
     /// Adds newly registered locations and drops unregistered ones.

@@ -72,6 +72,9 @@ pub struct SubjectState {
 #[derive(Debug, Default)]
 pub struct PublishedState {
     subjects: HashMap<EntityRef, SubjectState>,
+    /// Changes with every recorded change, so that "the state is as it
+    /// was" is one comparison.
+    generation: u64,
 }
 
 fn nats_err(context: &str, e: impl std::fmt::Display) -> EventLogError {
@@ -168,8 +171,14 @@ impl PublishedState {
 
     /// Records the outcome of a publish.
     pub fn set(&mut self, entity: EntityRef, sequence: u64, live: Option<LiveEntity>) {
+        self.generation += 1;
         self.subjects
             .insert(entity, SubjectState { sequence, live });
+    }
+
+    /// A number that changes whenever the state does.
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 
     /// The state of one entity's subject.
