@@ -304,10 +304,10 @@ impl Watcher {
             }
         }
         Ok(events
-            .map(|(sequence, event)| {
+            .map(|(_, event)| {
                 let event = event.as_ref()?;
                 let previous = previous.next().flatten();
-                self.change(event.clone(), *sequence, previous, &stored)
+                self.change(event.clone(), previous, &stored)
             })
             .collect())
     }
@@ -317,7 +317,6 @@ impl Watcher {
     fn change(
         &self,
         event: catalog_model::EntityEvent,
-        _sequence: u64,
         previous: Option<catalog_projector::query::Version>,
         stored: &HashMap<String, Vec<(RelationType, String)>>,
     ) -> Option<pb::EntityChangeEvent> {

@@ -3,7 +3,7 @@
 use std::process::Command;
 
 mod common;
-use common::{catalog_all, free_port};
+use common::{catalog_all, free_port, wait_for_component};
 
 const EXAMPLES: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -261,23 +261,7 @@ async fn every_component_reports_its_metrics() {
         .spawn()
         .unwrap();
     let base = format!("http://127.0.0.1:{ui_port}");
-    catalog_e2e::wait_for(
-        "the examples through REST",
-        std::time::Duration::from_secs(60),
-        || {
-            let url =
-                format!("{base}/api/catalog/entities/by-name/component/default/artist-lookup");
-            async move {
-                reqwest::get(url)
-                    .await
-                    .ok()?
-                    .status()
-                    .is_success()
-                    .then_some(())
-            }
-        },
-    )
-    .await;
+    wait_for_component(&base, "artist-lookup").await;
     assert_eq!(
         reqwest::get(format!(
             "{base}/api/catalog/entities/by-name/component/default/nope"

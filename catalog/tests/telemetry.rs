@@ -19,7 +19,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 
 mod common;
-use common::{catalog_all, free_port};
+use common::{catalog_all, free_port, wait_for_component};
 
 /// A span as the collector received it.
 #[derive(Debug, Clone)]
@@ -119,26 +119,7 @@ async fn a_change_is_one_trace_from_the_caller_through_nats_to_the_projector() {
         .spawn()
         .unwrap();
     let base = format!("http://127.0.0.1:{ui_port}");
-    let visible = |name: &'static str| {
-        let url = format!("{base}/api/catalog/entities/by-name/component/default/{name}");
-        move || {
-            let url = url.clone();
-            async move {
-                reqwest::get(url)
-                    .await
-                    .ok()?
-                    .status()
-                    .is_success()
-                    .then_some(())
-            }
-        }
-    };
-    catalog_e2e::wait_for(
-        "the file's entity through REST",
-        Duration::from_secs(60),
-        visible("from-file"),
-    )
-    .await;
+    wait_for_component(&base, "from-file").await;
 
     // A gRPC caller that is itself traced: its context travels on.
     let mut ingest = IngestServiceClient::connect(format!("http://127.0.0.1:{api_port}"))
@@ -157,12 +138,7 @@ async fn a_change_is_one_trace_from_the_caller_through_nats_to_the_projector() {
         format!("00-{TRACE}-{CALLER}-01").parse().unwrap(),
     );
     ingest.apply(request).await.unwrap();
-    catalog_e2e::wait_for(
-        "the pushed entity through REST",
-        Duration::from_secs(30),
-        visible("pushed"),
-    )
-    .await;
+    wait_for_component(&base, "pushed").await;
     // A browser request that arrives with a trace (from a gateway).
     let status = reqwest::Client::new()
         .get(format!(

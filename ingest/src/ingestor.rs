@@ -126,7 +126,6 @@ pub struct Ingestor {
 /// entities are compared by identity: the crawl cache hands out the same
 /// `Arc`s for unchanged sources, and holding them here keeps their
 /// addresses from being reused by new ones.
-#[derive(Default)]
 struct PlanInputs {
     roots: Vec<RootInputs>,
     generation: u64,

@@ -20,15 +20,9 @@ use crate::json::JsonWithTraceIds;
 /// call [`Telemetry::shutdown`] so that the last spans are exported.
 pub struct Telemetry {
     provider: SdkTracerProvider,
-    exporting: bool,
 }
 
 impl Telemetry {
-    /// Whether spans are exported to a collector.
-    pub fn exporting(&self) -> bool {
-        self.exporting
-    }
-
     /// Exports what is buffered and stops the exporter.
     pub fn shutdown(self) {
         if let Err(e) = self.provider.shutdown() {
@@ -123,8 +117,5 @@ pub fn init(
     if let Some(endpoint) = &endpoint {
         tracing::info!(%endpoint, "exporting traces over OTLP");
     }
-    Ok(Telemetry {
-        provider,
-        exporting: endpoint.is_some(),
-    })
+    Ok(Telemetry { provider })
 }

@@ -37,3 +37,24 @@ pub fn catalog_all(
         .kill_on_drop(true);
     command
 }
+
+/// Waits (up to 60 s) until the bridge at `base` serves component `name`.
+pub async fn wait_for_component(base: &str, name: &str) {
+    let url = format!("{base}/api/catalog/entities/by-name/component/default/{name}");
+    catalog_e2e::wait_for(
+        &format!("component {name} through REST"),
+        std::time::Duration::from_secs(60),
+        || {
+            let url = url.clone();
+            async move {
+                reqwest::get(url)
+                    .await
+                    .ok()?
+                    .status()
+                    .is_success()
+                    .then_some(())
+            }
+        },
+    )
+    .await;
+}
