@@ -100,73 +100,73 @@ pub struct EntityRow {
     pub relations: Vec<(String, String)>,
 }
 
-/// The selected columns; the etag is computed (see `ETAG_SQL`).
-fn columns() -> String {
-    format!(
-        "e.entity_ref, e.uid, {}, e.entity, e.sequence, e.event_id, e.location, e.updated_at",
-        catalog_projector::query::ETAG_SQL
-    )
+/// The selected columns: the row, then its relations as served (each
+/// `type target`, distinct), from which the etag is computed (see
+/// [`catalog_projector::query::etag`]).
+fn columns() -> &'static str {
+    static COLUMNS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
+            "e.entity_ref, e.uid, e.entity, e.sequence, e.event_id, e.location, e.updated_at, \
+             ARRAY(SELECT DISTINCT r.type || ' ' || r.target_ref FROM {} r \
+                   WHERE r.source_ref = e.entity_ref) AS relations",
+            catalog_projector::query::RELATIONS
+        )
+    });
+    &COLUMNS
 }
 
 fn row_to_entity(row: &tokio_postgres::Row) -> EntityRow {
+    let mut relations: Vec<(String, String)> = row
+        .get::<_, Vec<String>>("relations")
+        .into_iter()
+        .map(|r| match r.split_once(' ') {
+            Some((kind, target)) => (kind.to_string(), target.to_string()),
+            None => (r, String::new()),
+        })
+        .collect();
+    // Byte order, whatever the database's collation: the etag depends on it.
+    relations.sort();
+    let event_id: Uuid = row.get(4);
     EntityRow {
         entity_ref: row.get(0),
         uid: row.get(1),
-        etag: row.get(2),
-        entity: row.get(3),
-        sequence: row.get(4),
-        event_id: row.get(5),
-        location: row.get(6),
-        updated_at: row.get(7),
-        relations: Vec::new(),
+        etag: catalog_projector::query::etag(&event_id, &relations),
+        entity: row.get(2),
+        sequence: row.get(3),
+        event_id,
+        location: row.get(5),
+        updated_at: row.get(6),
+        relations,
     }
 }
 
-async fn attach_relations(
-    client: &impl GenericClient,
-    rows: &mut [EntityRow],
-) -> Result<(), ApiError> {
-    if rows.is_empty() {
-        return Ok(());
-    }
-    let refs: Vec<&str> = rows.iter().map(|r| r.entity_ref.as_str()).collect();
-    let rels = client
-        .query(
-            "SELECT DISTINCT source_ref, type, target_ref FROM relations WHERE source_ref = ANY($1) \
-             ORDER BY source_ref, type, target_ref",
-            &[&refs],
-        )
-        .await?;
-    let mut by_source: HashMap<String, Vec<(String, String)>> = HashMap::new();
-    for r in rels {
-        by_source
-            .entry(r.get(0))
-            .or_default()
-            .push((r.get(1), r.get(2)));
-    }
-    for row in rows {
-        row.relations = by_source.remove(&row.entity_ref).unwrap_or_default();
-    }
-    Ok(())
+/// Rows of one fixed statement (prepared once per connection).
+async fn fixed(
+    client: &deadpool_postgres::Client,
+    sql: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> Result<Vec<EntityRow>, ApiError> {
+    let statement = client.prepare_cached(sql).await?;
+    Ok(client
+        .query(&statement, params)
+        .await?
+        .iter()
+        .map(row_to_entity)
+        .collect())
 }
 
 /// One entity by canonical ref.
 pub async fn get_entity(
-    client: &impl GenericClient,
+    client: &deadpool_postgres::Client,
     entity_ref: &str,
 ) -> Result<Option<EntityRow>, ApiError> {
-    let row = client
-        .query_opt(
-            &format!(
-                "SELECT {} FROM entities e WHERE e.entity_ref = $1",
-                columns()
-            ),
-            &[&entity_ref],
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
+            "SELECT {} FROM entities e WHERE e.entity_ref = $1",
+            columns()
         )
-        .await?;
-    let mut rows: Vec<EntityRow> = row.iter().map(row_to_entity).collect();
-    attach_relations(client, &mut rows).await?;
-    Ok(rows.pop())
+    });
+    Ok(fixed(client, &SQL, &[&entity_ref]).await?.pop())
 }
 
 /// A sort on one field path, ties broken by ref (ascending).
@@ -225,7 +225,7 @@ pub async fn list_entities(
     let sort = match order {
         Some(o) => {
             params.push(Box::new(o.path.clone()));
-            format!("lower(e.fields -> ${} ->> 0)", params.len())
+            format!("(e.fields -> ${} ->> 0)", params.len())
         }
         None => "NULL::text".to_string(),
     };
@@ -260,31 +260,26 @@ pub async fn list_entities(
     ));
     let rows = client.query(&sql, &param_refs(&params)).await?;
     let values: Vec<Option<String>> = rows.iter().map(|r| r.get("sort_value")).collect();
-    let mut entities: Vec<EntityRow> = rows.iter().map(row_to_entity).collect();
-    attach_relations(client, &mut entities).await?;
+    let entities: Vec<EntityRow> = rows.iter().map(row_to_entity).collect();
     Ok((entities.into_iter().zip(values).collect(), total))
 }
 
 /// Entities by canonical ref, keyed by ref (missing ones absent).
 pub async fn get_entities(
-    client: &impl GenericClient,
+    client: &deadpool_postgres::Client,
     refs: &[String],
 ) -> Result<HashMap<String, EntityRow>, ApiError> {
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
+            "SELECT {} FROM entities e WHERE e.entity_ref = ANY($1)",
+            columns()
+        )
+    });
     if refs.is_empty() {
         return Ok(HashMap::new());
     }
-    let rows = client
-        .query(
-            &format!(
-                "SELECT {} FROM entities e WHERE e.entity_ref = ANY($1)",
-                columns()
-            ),
-            &[&refs],
-        )
-        .await?;
-    let mut rows: Vec<EntityRow> = rows.iter().map(row_to_entity).collect();
-    attach_relations(client, &mut rows).await?;
-    Ok(rows
+    Ok(fixed(client, &SQL, &[&refs])
+        .await?
         .into_iter()
         .map(|r| (r.entity_ref.clone(), r))
         .collect())
@@ -292,16 +287,11 @@ pub async fn get_entities(
 
 /// One entity by uid.
 pub async fn get_entity_by_uid(
-    client: &impl GenericClient,
+    client: &deadpool_postgres::Client,
     uid: Uuid,
 ) -> Result<Option<EntityRow>, ApiError> {
-    let row = client
-        .query_opt(
-            &format!("SELECT {} FROM entities e WHERE e.uid = $1", columns()),
-            &[&uid],
-        )
-        .await?;
-    let mut rows: Vec<EntityRow> = row.iter().map(row_to_entity).collect();
-    attach_relations(client, &mut rows).await?;
-    Ok(rows.pop())
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!("SELECT {} FROM entities e WHERE e.uid = $1", columns())
+    });
+    Ok(fixed(client, &SQL, &[&uid]).await?.pop())
 }

@@ -81,7 +81,7 @@ impl CatalogApi {
         let row = match (req.entity_ref.is_empty(), req.uid.is_empty()) {
             (false, true) => {
                 let entity_ref = parse_ref("entity_ref", &req.entity_ref)?;
-                query::get_entity(&**client, &entity_ref.to_string())
+                query::get_entity(&client, &entity_ref.to_string())
                     .await?
                     .ok_or_else(|| ApiError::NotFound(format!("no entity {entity_ref}")))?
             }
@@ -89,7 +89,7 @@ impl CatalogApi {
                 let uid = uuid::Uuid::parse_str(&req.uid).map_err(|e| {
                     ApiError::InvalidArgument(format!("uid {:?} is not a UUID: {e}", req.uid))
                 })?;
-                query::get_entity_by_uid(&**client, uid)
+                query::get_entity_by_uid(&client, uid)
                     .await?
                     .ok_or_else(|| ApiError::NotFound(format!("no entity with uid {uid}")))?
             }
@@ -131,7 +131,7 @@ impl CatalogApi {
             .collect();
         let wanted: Vec<String> = parsed.iter().flatten().cloned().collect();
         let client = self.pool.get().await?;
-        let found = query::get_entities(&**client, &wanted).await?;
+        let found = query::get_entities(&client, &wanted).await?;
         let items = req
             .entity_refs
             .into_iter()
@@ -183,7 +183,7 @@ impl CatalogApi {
         let client = self.pool.get().await?;
         let hits = catalog_projector::query::search(&**client, text, &filter, limit).await?;
         let refs: Vec<String> = hits.iter().map(|h| h.entity_ref.clone()).collect();
-        let mut rows = query::get_entities(&**client, &refs).await?;
+        let mut rows = query::get_entities(&client, &refs).await?;
         Ok(pb::SearchEntitiesResponse {
             hits: hits
                 .into_iter()
@@ -321,12 +321,12 @@ impl CatalogApi {
         let entity_ref = parse_ref("entity_ref", &req.entity_ref)?.to_string();
         let types = relation_types(&req.types)?;
         let client = self.pool.get().await?;
-        if query::get_entity(&**client, &entity_ref).await?.is_none() {
+        if query::get_entity(&client, &entity_ref).await?.is_none() {
             return Err(ApiError::NotFound(format!("no entity {entity_ref}")));
         }
         let edges = catalog_projector::query::relations(&**client, &entity_ref, &types).await?;
         let targets: Vec<String> = edges.iter().map(|e| e.target_ref.clone()).collect();
-        let found = query::get_entities(&**client, &targets).await?;
+        let found = query::get_entities(&client, &targets).await?;
         Ok(pb::GetRelationsResponse {
             relations: edges
                 .into_iter()
@@ -354,7 +354,7 @@ impl CatalogApi {
         let depth = page_size("max_depth", req.max_depth, 3, 10)?;
         let max_nodes = page_size("max_nodes", req.max_nodes, 1000, 10_000)?;
         let client = self.pool.get().await?;
-        if query::get_entity(&**client, &root).await?.is_none() {
+        if query::get_entity(&client, &root).await?.is_none() {
             return Err(ApiError::NotFound(format!("no entity {root}")));
         }
         let graph = catalog_projector::query::graph(

@@ -290,7 +290,10 @@ impl Watcher {
             let refs: Vec<&str> = wanted.iter().map(|(r, _)| r.as_str()).collect();
             for row in client
                 .query(
-                    "SELECT DISTINCT source_ref, type, target_ref FROM relations WHERE source_ref = ANY($1)",
+                    &format!(
+                        "SELECT DISTINCT source_ref, type, target_ref FROM {} r WHERE source_ref = ANY($1)",
+                        catalog_projector::query::RELATIONS
+                    ),
                     &[&refs],
                 )
                 .await?

@@ -40,6 +40,11 @@ pub fn postgres_cpu() -> Duration {
     processes_named("postgres").map(cpu_of_pid).sum()
 }
 
+/// CPU time of the NATS server processes on this machine so far.
+pub fn nats_cpu() -> Duration {
+    processes_named("nats-server").map(cpu_of_pid).sum()
+}
+
 fn processes_named(name: &str) -> impl Iterator<Item = u32> + '_ {
     std::fs::read_dir("/proc")
         .into_iter()

@@ -41,18 +41,27 @@ async fn dump(pool: &Pool) -> Vec<String> {
     let c = pool.get().await.unwrap();
     let mut out = Vec::new();
     for r in c
-        .query("SELECT entity_ref, uid::text, entity::text, etag, sequence FROM entities ORDER BY entity_ref", &[])
+        .query("SELECT entity_ref, uid::text, entity::text, event_id::text, sequence FROM entities ORDER BY entity_ref", &[])
         .await
         .unwrap()
     {
         out.push(format!("E {} {} {} {} {}", r.get::<_, String>(0), r.get::<_, String>(1), r.get::<_, String>(2), r.get::<_, String>(3), r.get::<_, i64>(4)));
     }
     for r in c
-        .query("SELECT originating_ref, source_ref, type, target_ref FROM relations ORDER BY 1, 2, 3, 4", &[])
+        .query(
+            "SELECT source_ref, type, target_ref, inverse_type FROM relations ORDER BY 1, 2, 3, 4",
+            &[],
+        )
         .await
         .unwrap()
     {
-        out.push(format!("R {} {} {} {}", r.get::<_, String>(0), r.get::<_, String>(1), r.get::<_, String>(2), r.get::<_, String>(3)));
+        out.push(format!(
+            "R {} {} {} {}",
+            r.get::<_, String>(0),
+            r.get::<_, String>(1),
+            r.get::<_, String>(2),
+            r.get::<_, String>(3)
+        ));
     }
     for r in c
         .query("SELECT sequence, event_id::text, entity_ref, change FROM entity_history ORDER BY sequence", &[])
@@ -197,13 +206,28 @@ async fn duplicate_event_ids_and_redeliveries_have_no_second_effect() {
         sequence: 1,
         event: first,
     })];
-    let outcome = apply_batch(&mut client, "projector", redelivered)
+    let outcome = apply_batch(&mut client, "projector", redelivered, 0)
         .await
         .unwrap();
     assert_eq!(
         (outcome.applied, outcome.skipped, outcome.checkpoint),
         (0, 1, 3)
     );
+    assert_eq!(dump(&pool).await, before);
+
+    // A checkpoint below the one the caller saw committed (a commit lost in
+    // a PostgreSQL crash) applies nothing and says so, so the projector
+    // resumes from it rather than skip what was lost.
+    let outcome = apply_batch(
+        &mut client,
+        "projector",
+        vec![BatchItem::Foreign { sequence: 11 }],
+        10,
+    )
+    .await
+    .unwrap();
+    assert!(outcome.behind);
+    assert_eq!((outcome.applied, outcome.checkpoint), (0, 3));
     assert_eq!(dump(&pool).await, before);
 }
 

@@ -8,6 +8,8 @@
 use std::collections::{BTreeMap, HashSet};
 
 use catalog_eventlog::{DecodedEvent, LocationEvent};
+
+use crate::counts::CountChanges;
 use catalog_model::{EntityChange, derive_relations};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -56,6 +58,10 @@ pub struct ApplyOutcome {
     pub dead: usize,
     /// The checkpoint after the batch.
     pub checkpoint: u64,
+    /// The checkpoint was below the one the caller expected (a commit it
+    /// saw succeed was lost, say in a PostgreSQL crash): nothing was
+    /// applied, and the caller must resume from `checkpoint`.
+    pub behind: bool,
 }
 
 fn seq_i64(seq: u64) -> i64 {
@@ -77,26 +83,37 @@ pub async fn read_checkpoint(
 }
 
 /// Applies `items` and advances the checkpoint, all in one transaction.
+///
+/// `expected` is the checkpoint the caller last saw committed (0 when it
+/// knows none); a checkpoint found below it applies nothing and reports
+/// [`ApplyOutcome::behind`].
 pub async fn apply_batch(
     client: &mut tokio_postgres::Client,
     consumer: &str,
     mut items: Vec<BatchItem>,
+    expected: u64,
 ) -> Result<ApplyOutcome, tokio_postgres::Error> {
     let tx = client.transaction().await?;
     // Every statement of a batch reads or writes rows by key. While a table
     // grows fast (a first load, a rebuild) its statistics lag, and the
     // planner can think a sequential scan of what is by now millions of rows
     // cheap, or compile a tiny statement with JIT; neither is ever right here.
-    tx.batch_execute("SET LOCAL enable_seqscan = off; SET LOCAL jit = off")
-        .await?;
-    tx.execute(
-        "INSERT INTO projector_checkpoints (consumer, stream_sequence) VALUES ($1, 0) ON CONFLICT DO NOTHING",
-        &[&consumer],
+    //
+    // The commit does not wait for its WAL flush (`synchronous_commit`):
+    // the log, not the read model, is the record. A commit lost in a
+    // PostgreSQL crash takes its checkpoint with it, and the projector,
+    // which always resumes from the checkpoint it reads back, applies those
+    // events again. (A reader may have seen the lost commit; it sees the
+    // same state again once they are re-applied.)
+    tx.batch_execute(
+        "SET LOCAL enable_seqscan = off; SET LOCAL jit = off; SET LOCAL synchronous_commit = off",
     )
     .await?;
+    // The checkpoint row, created when missing and locked either way.
     let checkpoint: i64 = tx
         .query_one(
-            "SELECT stream_sequence FROM projector_checkpoints WHERE consumer = $1 FOR UPDATE",
+            "INSERT INTO projector_checkpoints AS c (consumer, stream_sequence) VALUES ($1, 0) \
+             ON CONFLICT (consumer) DO UPDATE SET consumer = c.consumer RETURNING c.stream_sequence",
             &[&consumer],
         )
         .await?
@@ -106,6 +123,11 @@ pub async fn apply_batch(
         checkpoint,
         ..Default::default()
     };
+    if checkpoint < expected {
+        tx.rollback().await?;
+        outcome.behind = true;
+        return Ok(outcome);
+    }
     items.sort_by_key(BatchItem::sequence);
     let total = items.len();
     items.retain(|i| i.sequence() > checkpoint);
@@ -260,51 +282,66 @@ async fn apply_current_state(
     // Last event per entity wins, but a deletion earlier in the batch still
     // ends the old entity: a re-created entity gets a new uid however the
     // events were split into batches.
+    //
+    // An entity's uid is the id of the event that created it: its first
+    // upsert after its last deletion (in this batch or before it).
     let mut last: BTreeMap<String, &DecodedEvent> = BTreeMap::new();
     let mut last_delete: BTreeMap<String, u64> = BTreeMap::new();
+    let mut created_by: BTreeMap<String, Uuid> = BTreeMap::new();
     for e in events {
         let r = e.event.entity_ref.to_string();
         if matches!(e.event.change, EntityChange::Deleted) {
             last_delete.insert(r.clone(), e.sequence);
+            created_by.remove(&r);
+        } else {
+            created_by.entry(r.clone()).or_insert_with(|| event_uuid(e));
         }
         last.insert(r, e);
     }
     let touched: Vec<String> = last.keys().cloned().collect();
 
+    // Facet counts: the stored versions out (read before anything
+    // changes), the new ones in.
+    let mut counts = CountChanges::default();
+    counts.subtract_stored(tx, &touched).await?;
     let mut up = Upserts::default();
     for (r, e) in &last {
         if let EntityChange::Upserted { entity, .. } = &e.event.change {
-            up.push(r, e, entity);
+            let fields = catalog_model::entity_fields(entity);
+            counts.add_version(entity, &fields);
+            let uid = created_by.get(r).copied().unwrap_or_else(|| event_uuid(e));
+            up.push(r, uid, e, entity, &fields);
         }
     }
-    // The relation rows of the touched entities, before and after. Only this
-    // batch (its partition) writes rows originating from them.
+    // The relations the touched entities declare, before and after. Every
+    // row is keyed by its declaring entity, so only this batch (its
+    // partition) writes them.
     let old: HashSet<RelationRow> = tx
         .query(
-            "SELECT originating_ref, source_ref, type, target_ref FROM relations \
-             WHERE originating_ref = ANY($1)",
+            "SELECT source_ref, type, target_ref FROM relations WHERE source_ref = ANY($1)",
             &[&touched],
         )
         .await?
         .iter()
-        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
         .collect();
     let mut new: HashSet<RelationRow> = HashSet::new();
     for (r, e) in &last {
         if let EntityChange::Upserted { entity, .. } = &e.event.change {
-            for rel in derive_relations(entity) {
-                new.insert((
-                    r.clone(),
-                    rel.source.to_string(),
-                    rel.relation.as_str().to_string(),
-                    rel.target.to_string(),
-                ));
-            }
+            new.extend(
+                derive_relations(entity)
+                    .into_iter()
+                    .filter(|rel| rel.source == *entity.entity_ref())
+                    .map(|rel| {
+                        (
+                            r.clone(),
+                            rel.relation.as_str().to_string(),
+                            rel.target.to_string(),
+                        )
+                    }),
+            );
         }
     }
-    let mut lock: HashSet<&String> = touched.iter().collect();
-    lock.extend(old.iter().chain(new.iter()).map(|row| &row.1));
-    lock_entities(tx, lock.into_iter().collect()).await?;
 
     let deleted_refs: Vec<&String> = last_delete.keys().collect();
     let deleted_seqs: Vec<i64> = last_delete.values().map(|s| seq_i64(*s)).collect();
@@ -316,23 +353,20 @@ async fn apply_current_state(
     .await?;
     tx.execute(
             "INSERT INTO entities \
-               (entity_ref, uid, kind, namespace, name, spec_type, entity, etag, sequence, event_id, location, \
-                updated_at, fields, field_keys) \
-             SELECT r, id, k, ns, n, t, doc, id::text, s, id, loc, at, f, \
-                    ARRAY(SELECT jsonb_object_keys(f)) \
-             FROM UNNEST($1::text[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::jsonb[], \
-                         $8::int8[], $9::text[], $10::timestamptz[], $11::jsonb[]) \
-                  AS u(r, id, k, ns, n, t, doc, s, loc, at, f) \
+               (entity_ref, uid, kind, namespace, name, spec_type, entity, sequence, event_id, location, \
+                updated_at, fields, fields_case) \
+             SELECT * FROM UNNEST($1::text[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], \
+                         $7::jsonb[], $8::int8[], $13::uuid[], $9::text[], $10::timestamptz[], $11::jsonb[], \
+                         $12::jsonb[]) \
              ON CONFLICT (entity_ref) DO UPDATE SET \
                kind = EXCLUDED.kind, namespace = EXCLUDED.namespace, name = EXCLUDED.name, \
                spec_type = EXCLUDED.spec_type, entity = EXCLUDED.entity, \
-               etag = EXCLUDED.etag, \
                sequence = EXCLUDED.sequence, event_id = EXCLUDED.event_id, location = EXCLUDED.location, \
-               updated_at = EXCLUDED.updated_at, fields = EXCLUDED.fields, field_keys = EXCLUDED.field_keys \
+               updated_at = EXCLUDED.updated_at, fields = EXCLUDED.fields, fields_case = EXCLUDED.fields_case \
              WHERE entities.sequence < EXCLUDED.sequence",
             &[
-                &up.refs, &up.ids, &up.kinds, &up.namespaces, &up.names, &up.types, &up.docs, &up.seqs,
-                &up.locations, &up.times, &up.fields,
+                &up.refs, &up.uids, &up.kinds, &up.namespaces, &up.names, &up.types, &up.docs, &up.seqs,
+                &up.locations, &up.times, &up.fields, &up.fields_case, &up.ids,
             ],
         )
         .await?;
@@ -340,124 +374,62 @@ async fn apply_current_state(
     // Each entity's relation rows become those of its last version: only
     // the rows that differ are deleted or inserted, so an update that keeps
     // its relations writes none.
-    let mut changes = RelationChanges::default();
-    let mut gone = RelationChanges::default();
-    for row in old.difference(&new) {
-        gone.push(row, -1);
-        changes.push(row, -1);
-    }
-    let mut came = RelationChanges::default();
-    for row in new.difference(&old) {
-        came.push(row, 1);
-        changes.push(row, 1);
-    }
+    let gone = RelationColumns::of(old.difference(&new));
     if !gone.sources.is_empty() {
         tx.execute(
             "DELETE FROM relations r \
-             USING UNNEST($1::text[], $2::text[], $3::text[], $4::text[]) AS d(o, s, t, g) \
-             WHERE r.originating_ref = d.o AND r.source_ref = d.s AND r.type = d.t \
-               AND r.target_ref = d.g AND r.originating_ref = ANY($1)",
-            &[&gone.origins, &gone.sources, &gone.types, &gone.targets],
+             USING UNNEST($1::text[], $2::text[], $3::text[]) AS d(s, t, g) \
+             WHERE r.source_ref = d.s AND r.type = d.t AND r.target_ref = d.g \
+               AND r.source_ref = ANY($1)",
+            &[&gone.sources, &gone.types, &gone.targets],
         )
         .await?;
     }
+    let came = RelationColumns::of(new.difference(&old));
     if !came.sources.is_empty() {
         tx.execute(
-            "INSERT INTO relations (originating_ref, source_ref, type, target_ref) \
+            "INSERT INTO relations (source_ref, type, target_ref, inverse_type) \
              SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[]) ON CONFLICT DO NOTHING",
-            &[&came.origins, &came.sources, &came.types, &came.targets],
+            &[&came.sources, &came.types, &came.targets, &came.inverse_types],
         )
         .await?;
     }
-    apply_relation_deltas(tx, &changes).await
+    // Last: the counts are the one place batches of several partitions meet.
+    counts.write(tx).await
 }
 
-/// Takes a transaction-level advisory lock on every entity this batch can
-/// write: its own entities and the sources of the relation rows it removes or
-/// adds (whose relation hashes it updates). Taken first and in one order, so
-/// that projector partitions writing the same entity (an owner and its
-/// components in two partitions) serialise instead of deadlocking, and each
-/// computes from rows the other has committed.
-async fn lock_entities(
-    tx: &impl GenericClient,
-    refs: Vec<&String>,
-) -> Result<(), tokio_postgres::Error> {
-    tx.execute(
-        "SELECT pg_advisory_xact_lock(k) FROM \
-           (SELECT DISTINCT hashtextextended(r, 7) AS k FROM unnest($1::text[]) AS r ORDER BY 1) AS l",
-        &[&refs],
-    )
-    .await?;
-    Ok(())
-}
+/// A declared relation: (source, type, target).
+type RelationRow = (String, String, String);
 
-/// A relation row: (originating, source, type, target).
-type RelationRow = (String, String, String, String);
-
-/// Relation rows deleted (`-1`) or inserted (`1`) by a batch.
+/// Relation rows as columns, for `UNNEST`.
 #[derive(Default)]
-struct RelationChanges {
+struct RelationColumns {
     sources: Vec<String>,
-    signs: Vec<i32>,
-    origins: Vec<String>,
     types: Vec<String>,
     targets: Vec<String>,
+    inverse_types: Vec<&'static str>,
 }
 
-impl RelationChanges {
-    fn push(&mut self, (origin, source, kind, target): &RelationRow, sign: i32) {
-        self.origins.push(origin.clone());
-        self.sources.push(source.clone());
-        self.types.push(kind.clone());
-        self.targets.push(target.clone());
-        self.signs.push(sign);
+impl RelationColumns {
+    fn of<'a>(rows: impl Iterator<Item = &'a RelationRow>) -> Self {
+        let mut out = Self::default();
+        for (source, kind, target) in rows {
+            out.sources.push(source.clone());
+            out.types.push(kind.clone());
+            out.targets.push(target.clone());
+            out.inverse_types.push(
+                catalog_model::RelationType::parse(kind).map_or("", |t| t.inverse().as_str()),
+            );
+        }
+        out
     }
-}
-
-/// `relation_hashes.hash` of an entity is the sum, modulo 2^63 - 1 and kept
-/// in `[0, p)`, of a 64-bit hash of every relation row `(originating, type,
-/// target)` whose source is the entity. A function of the final set of rows
-/// only (replays with other batch boundaries agree), maintained
-/// incrementally: a batch adds the hashes of the rows it inserted and
-/// subtracts those it deleted, so neither a hot-spot owner with many
-/// relations nor the entity row itself is rewritten for a relation change.
-/// The entity's etag is [`crate::query::ETAG_SQL`]: `md5(event_id:hash)`.
-const HASH_OF_ROW: &str = "hashtextextended(o || ' ' || t || ' ' || g, 0)::numeric";
-const HASH_MODULUS: &str = "9223372036854775807";
-
-/// Moves the relation hash of every source whose relation rows changed.
-async fn apply_relation_deltas(
-    tx: &impl GenericClient,
-    changes: &RelationChanges,
-) -> Result<(), tokio_postgres::Error> {
-    if changes.sources.is_empty() {
-        return Ok(());
-    }
-    let p = HASH_MODULUS;
-    tx.execute(
-        &format!(
-            "INSERT INTO relation_hashes (source_ref, hash) \
-             SELECT s, (((sum(sign * {HASH_OF_ROW}) % {p}) + {p}) % {p})::int8 \
-             FROM UNNEST($1::text[], $2::int4[], $3::text[], $4::text[], $5::text[]) AS u(s, sign, o, t, g) \
-             GROUP BY s \
-             ON CONFLICT (source_ref) DO UPDATE SET \
-               hash = ((((relation_hashes.hash::numeric + EXCLUDED.hash) % {p}) + {p}) % {p})::int8"
-        ),
-        &[
-            &changes.sources,
-            &changes.signs,
-            &changes.origins,
-            &changes.types,
-            &changes.targets,
-        ],
-    )
-    .await?;
-    Ok(())
 }
 
 #[derive(Default)]
 struct Upserts {
     refs: Vec<String>,
+    /// Used only when the row is new.
+    uids: Vec<Uuid>,
     ids: Vec<Uuid>,
     kinds: Vec<String>,
     namespaces: Vec<String>,
@@ -468,12 +440,21 @@ struct Upserts {
     locations: Vec<String>,
     times: Vec<DateTime<Utc>>,
     fields: Vec<Value>,
+    fields_case: Vec<Option<Value>>,
 }
 
 impl Upserts {
-    fn push(&mut self, entity_ref: &str, e: &DecodedEvent, entity: &catalog_model::Entity) {
+    fn push(
+        &mut self,
+        entity_ref: &str,
+        uid: Uuid,
+        e: &DecodedEvent,
+        entity: &catalog_model::Entity,
+        fields: &catalog_model::Fields,
+    ) {
         let r = entity.entity_ref();
         self.refs.push(entity_ref.to_string());
+        self.uids.push(uid);
         self.ids.push(event_uuid(e));
         self.kinds.push(r.kind().to_string());
         self.namespaces.push(r.namespace().to_string());
@@ -484,22 +465,46 @@ impl Upserts {
         self.seqs.push(seq_i64(e.sequence));
         self.locations.push(e.event.source.location.clone());
         self.times.push(time_of(e));
-        self.fields.push(fields_json(entity));
+        let (fields, case) = stored_fields(fields);
+        self.fields.push(fields);
+        self.fields_case.push(case);
     }
 }
 
-/// The entity's filter fields as stored in `entities.fields`.
-fn fields_json(entity: &catalog_model::Entity) -> Value {
-    Value::Object(
-        catalog_model::entity_fields(entity)
-            .into_iter()
-            .map(|(k, values)| {
-                let values = values
-                    .into_iter()
-                    .map(|v| v.map_or(Value::Null, Value::String))
-                    .collect();
-                (k, Value::Array(values))
-            })
-            .collect(),
-    )
+/// The key of `entities.fields` that lists every path (a flattened path is
+/// never empty), so that "the path exists" is a containment test too.
+pub const PATHS_KEY: &str = "";
+
+/// The entity's filter fields as stored: `entities.fields` holds the values
+/// lower-cased (as filters compare them) and, under [`PATHS_KEY`], every
+/// path; `entities.fields_case` holds the values as written for the paths
+/// where they differ from `fields` (`None` when none do), for facets.
+pub fn stored_fields(flat: &catalog_model::Fields) -> (Value, Option<Value>) {
+    let mut lower = serde_json::Map::new();
+    let mut case = serde_json::Map::new();
+    let mut paths = Vec::with_capacity(flat.len());
+    for (path, values) in flat {
+        let mut lowered: Vec<Value> = Vec::with_capacity(values.len());
+        let mut differs = false;
+        for v in values {
+            let l = v.as_ref().map(|v| v.to_lowercase());
+            differs |= l.as_deref() != v.as_deref();
+            let l = l.map_or(Value::Null, Value::String);
+            if !lowered.contains(&l) {
+                lowered.push(l);
+            }
+        }
+        if differs {
+            let written = values
+                .iter()
+                .map(|v| v.clone().map_or(Value::Null, Value::String))
+                .collect();
+            case.insert(path.clone(), Value::Array(written));
+        }
+        paths.push(Value::String(path.clone()));
+        lower.insert(path.clone(), Value::Array(lowered));
+    }
+    lower.insert(PATHS_KEY.to_string(), Value::Array(paths));
+    let case = (!case.is_empty()).then_some(Value::Object(case));
+    (Value::Object(lower), case)
 }

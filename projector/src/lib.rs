@@ -12,6 +12,7 @@
 
 pub mod apply;
 mod config;
+pub mod counts;
 pub mod db;
 mod locations;
 pub mod metrics;

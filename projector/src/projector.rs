@@ -39,7 +39,7 @@ use catalog_eventlog::{
     ensure_dead_letter_stream, publish_dead_letters,
 };
 use deadpool_postgres::Pool;
-use futures::{FutureExt, StreamExt};
+use futures::StreamExt;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -269,85 +269,173 @@ impl Worker {
         // means a delivery was lost on the way; applying what follows would
         // move the checkpoint past it, so start over from the checkpoint.
         let mut next_delivery = 1;
+        // The checkpoint this worker last saw committed: one found below it
+        // means a commit was lost, and consumption starts over from there.
+        let mut committed = checkpoint;
+        // One batch is applied while the next is received and decoded, so
+        // the decoding and PostgreSQL's work overlap. A batch starts as soon
+        // as none is being applied and it is full, or the server has nothing
+        // more pending (at idle an event is applied as soon as it arrives),
+        // or `batch_wait` has passed since its first message.
+        let mut next: Vec<(BatchItem, Delivery)> = Vec::new();
+        let mut next_started = tokio::time::Instant::now();
+        let mut pending_on_server = 0;
+        let mut applying = None;
         loop {
-            let batch = tokio::select! {
-                () = shutdown.cancelled() => return Ok(()),
-                batch = self.next_batch(&mut messages) => batch?,
-            };
-            let Some(last) = batch.last().map(|(_, d)| d.message.clone()) else {
-                continue;
-            };
-            // The batch is a span of its own; each event that arrived with a
-            // sampled trace context gets a span in that trace, linked to the
-            // batch, that lasts until the batch is committed and acked.
-            let batch_span = tracing::info_span!(
-                "project batch",
-                partition = %self.name,
-                events = batch.len()
-            );
-            let event_spans: Vec<tracing::Span> = batch
-                .iter()
-                .filter_map(|(_, delivery)| event_span(&delivery.message, &batch_span))
-                .collect();
-            let mut items = Vec::with_capacity(batch.len());
-            for (item, delivery) in batch {
-                if delivery.consumer_sequence != next_delivery {
-                    return Err(ProjectorError::Nats(format!(
-                        "delivery {} arrived when {next_delivery} was expected",
-                        delivery.consumer_sequence
-                    )));
-                }
-                next_delivery += 1;
-                items.push(item);
+            let ready = !next.is_empty()
+                && (next.len() >= self.config().batch_size()
+                    || pending_on_server == 0
+                    || next_started.elapsed() >= self.config().batch_wait());
+            if applying.is_none() && ready {
+                applying = Some(Box::pin(
+                    self.apply_and_ack(std::mem::take(&mut next), committed),
+                ));
             }
-            let started = std::time::Instant::now();
-            let messages = items.len();
-            let outcome = self.apply(items).instrument(batch_span.clone()).await?;
-            self.projector.metrics.batch(
-                &self.name,
-                messages,
-                &outcome,
-                started.elapsed().as_secs_f64(),
-            );
-            tracing::debug!(
-                parent: &batch_span,
-                partition = %self.name,
-                apply_ms = started.elapsed().as_millis() as u64,
-                applied = outcome.applied,
-                skipped = outcome.skipped,
-                dead = outcome.dead,
-                checkpoint = outcome.checkpoint,
-                "applied batch"
-            );
-            // AckPolicy::All: acknowledging the last message acknowledges the batch.
-            last.double_ack()
-                .instrument(batch_span)
-                .await
-                .map_err(|e| nats("acknowledging batch")(e.to_string()))?;
-            drop(event_spans);
+            let wait = async {
+                if next.is_empty() {
+                    std::future::pending::<()>().await;
+                } else {
+                    tokio::time::sleep_until(next_started + self.config().batch_wait()).await;
+                }
+            };
+            tokio::select! {
+                () = shutdown.cancelled() => {
+                    // A batch being applied is finished (committed and
+                    // acknowledged) or abandoned whole; what was received
+                    // after it is delivered again on the next start.
+                    if let Some(batch) = applying {
+                        batch.await?;
+                    }
+                    return Ok(());
+                }
+                done = async {
+                    match applying.as_mut() {
+                        Some(batch) => batch.await,
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    applying = None;
+                    let outcome = done?;
+                    if outcome.behind {
+                        return Err(ProjectorError::Postgres(format!(
+                            "the checkpoint went back from {committed} to {} (a commit was lost); resuming from it",
+                            outcome.checkpoint
+                        )));
+                    }
+                    committed = outcome.checkpoint;
+                }
+                message = messages.next(), if next.len() < self.config().batch_size() => {
+                    let message = message.ok_or_else(|| {
+                        ProjectorError::Nats("the consumer's message stream ended".into())
+                    })?;
+                    let (item, message, consumer_sequence, pending) = self.decode(message)?;
+                    if consumer_sequence != next_delivery {
+                        return Err(ProjectorError::Nats(format!(
+                            "delivery {consumer_sequence} arrived when {next_delivery} was expected"
+                        )));
+                    }
+                    next_delivery += 1;
+                    if next.is_empty() {
+                        next_started = tokio::time::Instant::now();
+                    }
+                    pending_on_server = pending;
+                    next.push((item, Delivery { message }));
+                }
+                () = wait, if applying.is_none() => {}
+            }
         }
+    }
+
+    /// Applies one batch, then acknowledges it.
+    async fn apply_and_ack(
+        &self,
+        batch: Vec<(BatchItem, Delivery)>,
+        committed: u64,
+    ) -> Result<ApplyOutcome, ProjectorError> {
+        let Some(last) = batch.last().map(|(_, d)| d.message.clone()) else {
+            return Ok(ApplyOutcome {
+                checkpoint: committed,
+                ..Default::default()
+            });
+        };
+        // The batch is a span of its own; each event that arrived with a
+        // sampled trace context gets a span in that trace, linked to the
+        // batch, that lasts until the batch is committed and acked.
+        let batch_span = tracing::info_span!(
+            "project batch",
+            partition = %self.name,
+            events = batch.len()
+        );
+        let event_spans: Vec<tracing::Span> = batch
+            .iter()
+            .filter_map(|(_, delivery)| event_span(&delivery.message, &batch_span))
+            .collect();
+        let items: Vec<BatchItem> = batch.into_iter().map(|(item, _)| item).collect();
+        let started = std::time::Instant::now();
+        let messages = items.len();
+        let outcome = self
+            .apply(items, committed)
+            .instrument(batch_span.clone())
+            .await?;
+        if outcome.behind {
+            return Ok(outcome);
+        }
+        self.projector.metrics.batch(
+            &self.name,
+            messages,
+            &outcome,
+            started.elapsed().as_secs_f64(),
+        );
+        tracing::debug!(
+            parent: &batch_span,
+            partition = %self.name,
+            apply_ms = started.elapsed().as_millis() as u64,
+            applied = outcome.applied,
+            skipped = outcome.skipped,
+            dead = outcome.dead,
+            checkpoint = outcome.checkpoint,
+            "applied batch"
+        );
+        // AckPolicy::All: acknowledging the last message acknowledges the batch.
+        last.double_ack()
+            .instrument(batch_span)
+            .await
+            .map_err(|e| nats("acknowledging batch")(e.to_string()))?;
+        drop(event_spans);
+        Ok(outcome)
     }
 
     /// Applies a batch. Its dead letters are published first. When
     /// PostgreSQL rejects the data itself (a value it cannot store), the batch
     /// is applied event by event and the event it rejects becomes a dead
     /// letter, so one bad event cannot wedge the stream.
-    async fn apply(&self, items: Vec<BatchItem>) -> Result<ApplyOutcome, ProjectorError> {
+    async fn apply(
+        &self,
+        items: Vec<BatchItem>,
+        expected: u64,
+    ) -> Result<ApplyOutcome, ProjectorError> {
         self.publish_dead(&items).await?;
-        match self.apply_once(items.clone()).await {
+        match self.apply_once(items.clone(), expected).await {
             Err(e) if is_data_error(&e) => {
                 tracing::warn!(partition = %self.name, error = %e, events = items.len(), "batch rejected by PostgreSQL; applying events one by one");
-                let mut total = ApplyOutcome::default();
+                let mut total = ApplyOutcome {
+                    checkpoint: expected,
+                    ..Default::default()
+                };
                 for item in items {
-                    let outcome = match self.apply_once(vec![item.clone()]).await {
+                    let outcome = match self.apply_once(vec![item.clone()], total.checkpoint).await
+                    {
                         Err(e) if is_data_error(&e) => {
                             let item = dead(self.log().prefix(), item, &e);
                             self.publish_dead(std::slice::from_ref(&item)).await?;
-                            self.apply_once(vec![item]).await
+                            self.apply_once(vec![item], total.checkpoint).await
                         }
                         other => other,
                     }
                     .map_err(|e| ProjectorError::Postgres(format!("applying event: {e}")))?;
+                    if outcome.behind {
+                        return Ok(outcome);
+                    }
                     total.applied += outcome.applied;
                     total.skipped += outcome.skipped;
                     total.dead += outcome.dead;
@@ -395,7 +483,11 @@ impl Worker {
             .map_err(|e| ProjectorError::Nats(e.to_string()))
     }
 
-    async fn apply_once(&self, items: Vec<BatchItem>) -> Result<ApplyOutcome, ApplyError> {
+    async fn apply_once(
+        &self,
+        items: Vec<BatchItem>,
+        expected: u64,
+    ) -> Result<ApplyOutcome, ApplyError> {
         let mut attempt = 1;
         loop {
             let mut client = self
@@ -404,7 +496,7 @@ impl Worker {
                 .get()
                 .await
                 .map_err(|e| ApplyError::Pool(crate::db::describe_pool(&e)))?;
-            match apply_batch(&mut client, &self.name, items.clone()).await {
+            match apply_batch(&mut client, &self.name, items.clone(), expected).await {
                 Err(e) if attempt < CONFLICT_ATTEMPTS && is_conflict(&e) => {
                     tracing::debug!(partition = %self.name, error = %e, attempt, "batch aborted by a conflict; retrying");
                     attempt += 1;
@@ -412,58 +504,6 @@ impl Worker {
                 other => return other.map_err(ApplyError::Db),
             }
         }
-    }
-
-    /// Waits for a first message, then takes more until `batch_size` or
-    /// until `batch_wait` has passed since the first.
-    async fn next_batch(
-        &self,
-        messages: &mut pull::Stream,
-    ) -> Result<Vec<(BatchItem, Delivery)>, ProjectorError> {
-        let mut batch = Vec::new();
-        let first = messages
-            .next()
-            .await
-            .ok_or_else(|| ProjectorError::Nats("the consumer's message stream ended".into()))?;
-        let (item, message, consumer_sequence, mut pending) = self.decode(first)?;
-        batch.push((item, message, consumer_sequence));
-        let deadline = tokio::time::Instant::now() + self.config().batch_wait();
-        // A delivery that reports nothing more pending on the server is the
-        // last the stream holds for now: take what has already arrived, then
-        // apply at once rather than wait for more.
-        while batch.len() < self.config().batch_size() {
-            let next = if pending > 0 {
-                match tokio::time::timeout_at(deadline, messages.next()).await {
-                    Err(_) => break,
-                    Ok(next) => next,
-                }
-            } else {
-                match messages.next().now_or_never() {
-                    None => break,
-                    Some(next) => next,
-                }
-            };
-            let Some(message) = next else {
-                return Err(ProjectorError::Nats(
-                    "the consumer's message stream ended".into(),
-                ));
-            };
-            let (item, message, consumer_sequence, left) = self.decode(message)?;
-            pending = left;
-            batch.push((item, message, consumer_sequence));
-        }
-        Ok(batch
-            .into_iter()
-            .map(|(item, message, consumer_sequence)| {
-                (
-                    item,
-                    Delivery {
-                        message,
-                        consumer_sequence,
-                    },
-                )
-            })
-            .collect())
     }
 
     fn decode(
@@ -586,8 +626,7 @@ fn dead(prefix: &str, item: BatchItem, e: &ApplyError) -> BatchItem {
     }
 }
 
-/// A delivered message and its place in the consumer's delivery order.
+/// A delivered message, acknowledged once its batch is committed.
 struct Delivery {
     message: Message,
-    consumer_sequence: u64,
 }

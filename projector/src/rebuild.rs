@@ -8,8 +8,9 @@
 //!    `search_path` is that schema alone) until it reaches the stream's last
 //!    sequence as of the start. Dead letters are recorded, not republished.
 //! 3. The new model is verified: every live entity is the last upsert of its
-//!    history, no entity whose history ends in an upsert is missing, and every
-//!    relation row belongs to an existing entity.
+//!    history, no entity whose history ends in an upsert is missing, every
+//!    relation row belongs to an existing entity, and the facet counts equal
+//!    a count of the entities.
 //! 4. Switch, in one transaction: the live tables are locked (readers and the
 //!    live projector wait), the rebuild catches up to every live checkpoint,
 //!    then the live tables move to `previous_<time>` and the rebuilt ones to
@@ -308,6 +309,15 @@ impl Replay {
 
 /// Checks the rebuilt model's internal consistency.
 async fn verify(client: &impl GenericClient) -> Result<(), RebuildError> {
+    let facet_check = format!(
+        "SELECT count(*) FROM ( \
+                   (SELECT kind, spec_type, path, value, count FROM facet_counts WHERE count <> 0 \
+                    EXCEPT ALL ({recount})) \
+                   UNION ALL \
+                   (({recount}) EXCEPT ALL \
+                    SELECT kind, spec_type, path, value, count FROM facet_counts WHERE count <> 0)) d",
+        recount = crate::counts::RECOUNT_SQL
+    );
     let checks = [
         (
             "entities that are not the last upsert of their history",
@@ -323,9 +333,13 @@ async fn verify(client: &impl GenericClient) -> Result<(), RebuildError> {
              (SELECT 1 FROM entities e WHERE e.entity_ref = l.entity_ref)",
         ),
         (
+            "facet counts that differ from counting the entities",
+            facet_check.as_str(),
+        ),
+        (
             "relation rows of entities that do not exist",
             "SELECT count(*) FROM relations r WHERE NOT EXISTS \
-             (SELECT 1 FROM entities e WHERE e.entity_ref = r.originating_ref)",
+             (SELECT 1 FROM entities e WHERE e.entity_ref = r.source_ref)",
         ),
     ];
     for (what, sql) in checks {

@@ -19,6 +19,16 @@ pub enum SchemaError {
 
 /// Brings the read-model schema up to date.
 pub async fn migrate(pool: &Pool) -> Result<(), SchemaError> {
+    migrate_up_to(pool, None).await
+}
+
+/// Brings the read-model schema up to `version` and no further: an older
+/// schema, for tests of the upgrades that follow it.
+pub async fn migrate_to(pool: &Pool, version: i32) -> Result<(), SchemaError> {
+    migrate_up_to(pool, Some(version)).await
+}
+
+async fn migrate_up_to(pool: &Pool, version: Option<i32>) -> Result<(), SchemaError> {
     let mut conn = pool
         .get()
         .await
@@ -27,7 +37,11 @@ pub async fn migrate(pool: &Pool) -> Result<(), SchemaError> {
         .await
         .map_err(|e| SchemaError::Migrate(crate::db::describe(&e)))?;
     let client: &mut tokio_postgres::Client = &mut conn;
-    let result = migrations::runner().run_async(client).await;
+    let mut runner = migrations::runner();
+    if let Some(version) = version {
+        runner = runner.set_target(refinery::Target::Version(version));
+    }
+    let result = runner.run_async(client).await;
     let unlock = conn
         .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
         .await;

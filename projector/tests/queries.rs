@@ -243,6 +243,10 @@ async fn load(pool: &Pool, specs: &[Spec]) {
     apply(pool, 1, &events(specs), 7).await;
 }
 
+fn facet_keys(names: &[&str]) -> Vec<Key> {
+    names.iter().map(|k| Key::parse(k).unwrap()).collect()
+}
+
 fn check(cond: bool, what: String) -> Result<(), TestCaseError> {
     if cond {
         Ok(())
@@ -303,16 +307,13 @@ async fn filters_match_the_reference_on_random_catalogs() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn facets_match_the_reference_on_random_catalogs() {
     let (_env, pool) = migrated().await;
-    let keys: Vec<Key> = [
+    let keys = facet_keys(&[
         "kind",
         "spec.type",
         "metadata.tags",
         "spec.lifecycle",
         "relations.ownedBy",
-    ]
-    .iter()
-    .map(|k| Key::parse(k).unwrap())
-    .collect();
+    ]);
     runner(25)
         .run(
             &(proptest::collection::vec(spec(), 0..25), filter()),
@@ -550,5 +551,81 @@ async fn history_keeps_every_version_and_answers_as_of_queries() {
                 Ok(())
             })
         })
+        .unwrap();
+}
+
+/// Facet counts kept by the projector agree with counting the entities
+/// themselves, after any mix of creations, changes (of kind, type,
+/// lifecycle, tags and owner) and deletions, however they are batched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn facet_counts_follow_changes_and_deletions_in_any_batches() {
+    let (_env, pool) = migrated().await;
+    let keys = facet_keys(&[
+        "kind",
+        "metadata.namespace",
+        "spec.type",
+        "metadata.tags",
+        "spec.lifecycle",
+        "relations.ownedBy",
+    ]);
+    let counted_filters = vec![
+        Filter::default(),
+        Filter::all_of(vec![Condition::new(Key::Kind, ["component"])]),
+        Filter::all_of(vec![Condition::new(Key::SpecType, ["service", "website"])]),
+        Filter::all_of(vec![
+            Condition::new(Key::Kind, ["Component", "api"]),
+            Condition::new(Key::SpecType, ["Service"]),
+        ]),
+    ];
+    // A change is an upsert of a spec or, with `None`, the deletion of the
+    // entity a spec names.
+    let change = (spec(), proptest::option::of(any::<bool>()));
+    runner(30)
+        .run(
+            &(proptest::collection::vec(change, 1..40), 1..8usize),
+            |(changes, batch)| {
+                let counted_filters = counted_filters.clone();
+                let keys = keys.clone();
+                block(async {
+                    reset(&pool).await;
+                    let events: Vec<catalog_model::EntityEvent> = changes
+                        .iter()
+                        .enumerate()
+                        .map(|(i, (s, keep))| {
+                            let doc = s.doc();
+                            match keep {
+                                Some(false) => {
+                                    let e = Entity::from_json(doc).unwrap();
+                                    delete(&e.entity_ref().to_string(), i as i64)
+                                }
+                                _ => upsert(doc, i as i64),
+                            }
+                        })
+                        .collect();
+                    apply(&pool, 1, &events, batch).await;
+                    let client = pool.get().await.unwrap();
+                    for f in &counted_filters {
+                        let counted = query::facets(&**client, &keys, f).await.unwrap();
+                        // The same filter and a condition every entity meets,
+                        // which facet counts cannot answer: a scan.
+                        let mut scanned_filter = f.clone();
+                        let everyone =
+                            Condition::new(Key::parse("metadata.namespace").unwrap(), ["default"]);
+                        match scanned_filter.clauses.first_mut() {
+                            Some(clause) => clause.push(everyone),
+                            None => scanned_filter = Filter::all_of(vec![everyone]),
+                        }
+                        let scanned = query::facets(&**client, &keys, &scanned_filter)
+                            .await
+                            .unwrap();
+                        check(
+                            counted == scanned,
+                            format!("under {f:?}: counted {counted:?}, scanned {scanned:?}"),
+                        )?;
+                    }
+                    Ok(())
+                })
+            },
+        )
         .unwrap();
 }

@@ -23,7 +23,10 @@ async fn relations_of(pool: &Pool, r: &str) -> Vec<(String, String)> {
         .await
         .unwrap()
         .query(
-            "SELECT DISTINCT type, target_ref FROM relations WHERE source_ref = $1 ORDER BY 1, 2",
+            &format!(
+                "SELECT DISTINCT type, target_ref FROM {} r WHERE source_ref = $1 ORDER BY 1, 2",
+                catalog_projector::query::RELATIONS
+            ),
             &[&r],
         )
         .await
@@ -33,20 +36,18 @@ async fn relations_of(pool: &Pool, r: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The etag as readers serve it: from the entity's last event and the
+/// relations served with it.
 async fn etag(pool: &Pool, r: &str) -> String {
-    pool.get()
+    let event_id: uuid::Uuid = pool
+        .get()
         .await
         .unwrap()
-        .query_one(
-            &format!(
-                "SELECT {} FROM entities e WHERE e.entity_ref = $1",
-                catalog_projector::query::ETAG_SQL
-            ),
-            &[&r],
-        )
+        .query_one("SELECT event_id FROM entities WHERE entity_ref = $1", &[&r])
         .await
         .unwrap()
-        .get(0)
+        .get(0);
+    catalog_projector::query::etag(&event_id, &relations_of(pool, r).await)
 }
 
 fn owner_of(names: &[&str]) -> Vec<(String, String)> {

@@ -17,7 +17,7 @@ use catalog_bench::freshness::{self, Watchers};
 use catalog_bench::procs::{Deployment, catalog_binary};
 use catalog_bench::queries::{self, Load, Targets};
 use catalog_bench::report::{Ingest, ProjectorAlone, Report, Resources, SizeReport};
-use catalog_bench::{machine, reference, synthetic};
+use catalog_bench::{machine, procs, reference, synthetic};
 use catalog_model::{Entity, parse_descriptors};
 use catalog_proto::v1 as pb;
 use catalog_proto::v1::catalog_service_client::CatalogServiceClient;
@@ -70,6 +70,14 @@ struct Args {
     /// is printed).
     #[arg(long)]
     keep: bool,
+    /// Projector partitions (`projector.partitions`): with one per core,
+    /// PostgreSQL applies partitions in parallel.
+    #[arg(long, default_value_t = 2)]
+    partitions: u32,
+    /// Events for the rebuild measurement (100,000 entities, each in
+    /// several versions, replayed by `catalog rebuild`); 0 skips it.
+    #[arg(long, default_value_t = 1_000_000)]
+    rebuild_events: usize,
     /// Where the JSON results go.
     #[arg(long, default_value = "bench/results")]
     out: PathBuf,
@@ -105,17 +113,27 @@ async fn run(args: Args) -> anyhow::Result<()> {
             "poll_interval_ms": args.poll_interval_ms,
             "concurrency": args.concurrency,
             "seconds_per_scenario": args.seconds,
+            "projector_partitions": args.partitions,
         }),
         sizes: Vec::new(),
+        rebuild: None,
     };
     for &n in &args.sizes {
         let size = measure_size(&args, &binary, n).await?;
         print!("{}", size.tables());
         report.sizes.push(size);
     }
+    if args.rebuild_events > 0 {
+        let figure = measure_rebuild(&args, &binary).await?;
+        println!(
+            "\nrebuild          {:>8.1} s  {:>9.0} events/s  ({} events)",
+            figure.seconds, figure.events_per_sec, figure.events
+        );
+        report.rebuild = Some(figure);
+    }
     if let Some(size) = report.sizes.iter().find(|s| s.entities == 100_000) {
         println!("\ntargets (at 100,000 entities on this machine):");
-        for (target, figure, verdict) in size.targets() {
+        for (target, figure, verdict) in size.targets(report.rebuild.as_ref()) {
             println!("  {verdict:<8} {target:<62} {figure}");
         }
     }
@@ -155,14 +173,22 @@ async fn total(api: &Channel) -> anyhow::Result<u64> {
     Ok(res.total_size)
 }
 
-async fn checkpoint(pg: &tokio_postgres::Client) -> anyhow::Result<u64> {
+/// The stream sequence every projector partition has applied (0 until
+/// each has written its checkpoint).
+async fn checkpoint(pg: &tokio_postgres::Client, partitions: u32) -> anyhow::Result<u64> {
     let row = pg
-        .query_opt(
-            "SELECT coalesce(max(stream_sequence), 0) FROM projector_checkpoints",
+        .query_one(
+            "SELECT count(*), coalesce(min(stream_sequence), 0) FROM projector_checkpoints \
+             WHERE consumer LIKE 'projector%'",
             &[],
         )
         .await?;
-    Ok(row.map_or(0, |r| r.get::<_, i64>(0) as u64))
+    let (count, min): (i64, i64) = (row.get(0), row.get(1));
+    Ok(if count >= i64::from(partitions) {
+        min as u64
+    } else {
+        0
+    })
 }
 
 async fn stream_state(env: &TestEnv) -> anyhow::Result<(u64, u64, u64)> {
@@ -230,13 +256,19 @@ async fn measure_size(
     let reference = reference::measure(&env, &entities).await?;
 
     println!("--- {n} entities: cold ingest");
-    let deployment = Deployment::new(binary, &env, &logs)?;
+    let mut deployment = Deployment::new(binary, &env, &logs)?;
+    deployment.env.push((
+        "CATALOG_PROJECTOR__PARTITIONS".into(),
+        args.partitions.to_string(),
+    ));
     deployment.run("migrate").await?;
     let mut projector = deployment.start("projector", &[])?;
     let mut api = deployment.start("api", &[])?;
     let channel = connect(deployment.api_url()).await?;
     let pg = env.pg().await;
+    let cpu_before = (procs::postgres_cpu(), procs::nats_cpu());
     let started = Instant::now();
+    let mut published_secs = None;
     let mut ingest = deployment.start(
         "ingest",
         &[
@@ -251,11 +283,14 @@ async fn measure_size(
         ],
     )?;
     loop {
-        if total(&channel).await.unwrap_or(0) >= expected {
-            let (last, _, _) = stream_state(&env).await?;
-            if checkpoint(&pg).await? >= last {
-                break;
-            }
+        let (last, _, messages) = stream_state(&env).await?;
+        if published_secs.is_none() && messages >= expected {
+            published_secs = Some(started.elapsed().as_secs_f64());
+        }
+        if total(&channel).await.unwrap_or(0) >= expected
+            && checkpoint(&pg, args.partitions).await? >= last
+        {
+            break;
         }
         for c in [&mut projector, &mut api, &mut ingest] {
             c.check_alive()?;
@@ -267,6 +302,21 @@ async fn measure_size(
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let seconds = started.elapsed().as_secs_f64();
+    let cpu_secs = vec![
+        ("ingest".to_string(), ingest.cpu().as_secs_f64()),
+        ("projector".to_string(), projector.cpu().as_secs_f64()),
+        ("api".to_string(), api.cpu().as_secs_f64()),
+        (
+            "postgres".to_string(),
+            procs::postgres_cpu()
+                .saturating_sub(cpu_before.0)
+                .as_secs_f64(),
+        ),
+        (
+            "nats".to_string(),
+            procs::nats_cpu().saturating_sub(cpu_before.1).as_secs_f64(),
+        ),
+    ];
     let relation_rows: i64 = pg
         .query_one("SELECT count(*) FROM relations", &[])
         .await?
@@ -276,6 +326,8 @@ async fn measure_size(
         files: files + 1,
         relation_rows,
         seconds,
+        published_secs,
+        cpu_secs,
         entities_per_sec: expected as f64 / seconds,
         times_reference: seconds / reference.total_secs(),
     };
@@ -376,7 +428,7 @@ async fn measure_size(
     let alone_pg = fresh_db.pg().await;
     let started = Instant::now();
     let mut projector = alone.start("projector", &[])?;
-    while checkpoint(&alone_pg).await? < last {
+    while checkpoint(&alone_pg, args.partitions).await? < last {
         projector.check_alive()?;
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -397,5 +449,45 @@ async fn measure_size(
         queries: query_figures,
         projector: Some(projector_figures),
         resources,
+    })
+}
+
+/// Rebuild: a stream of `--rebuild-events` events (100,000 entities, each
+/// published in several versions), replayed into a fresh read model by
+/// `catalog rebuild`, from start to switch.
+async fn measure_rebuild(
+    args: &Args,
+    binary: &std::path::Path,
+) -> anyhow::Result<catalog_bench::report::RebuildFigure> {
+    let n = args.rebuild_events;
+    println!("\n--- rebuild of {n} events: publishing");
+    let env = TestEnv::new().await;
+    let entities: Vec<Entity> = entities_of(&synthetic::documents(n.min(100_000), args.seed))?;
+    let log = catalog_e2e::connect_log(&env).await;
+    let events = (0..n)
+        .map(|i| catalog_bench::load::event(&entities[i % entities.len()], i / entities.len()));
+    let mut published = Vec::with_capacity(10_000);
+    for event in events {
+        published.push(event?);
+        if published.len() == 10_000 {
+            catalog_bench::load::publish(&log, published.drain(..)).await?;
+        }
+    }
+    catalog_bench::load::publish(&log, published.into_iter()).await?;
+    let logs = tempfile::tempdir()?;
+    let mut deployment = Deployment::new(binary, &env, logs.path())?;
+    deployment.env.push((
+        "CATALOG_PROJECTOR__PARTITIONS".into(),
+        args.partitions.to_string(),
+    ));
+    deployment.run("migrate").await?;
+    println!("--- rebuild of {n} events: catalog rebuild");
+    let started = Instant::now();
+    deployment.run("rebuild").await?;
+    let seconds = started.elapsed().as_secs_f64();
+    Ok(catalog_bench::report::RebuildFigure {
+        events: n,
+        seconds,
+        events_per_sec: n as f64 / seconds,
     })
 }

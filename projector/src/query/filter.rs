@@ -10,6 +10,9 @@
 //! parameter, so no filter can change the statement.
 
 use catalog_model::RelationType;
+
+use super::RELATIONS;
+use crate::apply::PATHS_KEY;
 use catalog_model::fields::MAX_KEY_LENGTH;
 use serde_json::{Value, json};
 use tokio_postgres::types::ToSql;
@@ -218,14 +221,14 @@ impl Condition {
             Key::SpecType => column("e.spec_type", params),
             Key::Uid => column("e.uid::text", params),
             Key::Relation(t) => format!(
-                "EXISTS (SELECT 1 FROM relations r WHERE r.source_ref = e.entity_ref AND r.type = {} \
+                "EXISTS (SELECT 1 FROM {RELATIONS} r WHERE r.source_ref = e.entity_ref AND r.type = {} \
                  AND r.target_ref LIKE ANY({}))",
                 bind(params, t.as_str()),
                 bind(params, self.like_patterns())
             ),
             Key::Field(path) => format!(
                 "EXISTS (SELECT 1 FROM jsonb_array_elements_text(e.fields -> {}) AS v \
-                 WHERE lower(v) LIKE ANY({}))",
+                 WHERE v LIKE ANY({}))",
                 bind(params, path.clone()),
                 bind(params, self.like_patterns())
             ),
@@ -251,19 +254,19 @@ impl Condition {
                 format!("e.uid = ANY({})", bind(params, uids))
             }
             Key::Relation(t) if exists => format!(
-                "EXISTS (SELECT 1 FROM relations r WHERE r.source_ref = e.entity_ref AND r.type = {})",
+                "EXISTS (SELECT 1 FROM {RELATIONS} r WHERE r.source_ref = e.entity_ref AND r.type = {})",
                 bind(params, t.as_str())
             ),
             Key::Relation(t) => format!(
-                "e.entity_ref IN (SELECT r.source_ref FROM relations r WHERE r.type = {} \
+                "e.entity_ref IN (SELECT r.source_ref FROM {RELATIONS} r WHERE r.type = {} \
                  AND r.target_ref = ANY({}))",
                 bind(params, t.as_str()),
                 bind(params, self.values.clone())
             ),
             Key::Field(path) if exists => {
                 format!(
-                    "e.field_keys @> ARRAY[{}::text]",
-                    bind(params, path.clone())
+                    "e.fields @> {}::jsonb",
+                    bind(params, json!({ PATHS_KEY: [path] }))
                 )
             }
             Key::Field(path) => {
@@ -274,10 +277,7 @@ impl Condition {
                     .iter()
                     .map(|v| {
                         let doc: Value = json!({ path.clone(): [v] });
-                        format!(
-                            "lower(e.fields::text)::jsonb @> lower({}::jsonb::text)::jsonb",
-                            bind(params, doc)
-                        )
+                        format!("e.fields @> {}::jsonb", bind(params, doc))
                     })
                     .collect();
                 format!("({})", tests.join(" OR "))

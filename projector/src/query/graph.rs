@@ -6,6 +6,8 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use catalog_model::RelationType;
 use tokio_postgres::GenericClient;
 
+use super::RELATIONS;
+
 /// A relation row as seen from its source.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Edge {
@@ -59,8 +61,10 @@ async fn level(
 ) -> Result<BTreeSet<Edge>, tokio_postgres::Error> {
     let rows = client
         .query(
-            "SELECT DISTINCT source_ref, type, target_ref FROM relations \
-             WHERE source_ref = ANY($1) AND ($2::text[] IS NULL OR type = ANY($2))",
+            &format!(
+                "SELECT DISTINCT source_ref, type, target_ref FROM {RELATIONS} r \
+                 WHERE source_ref = ANY($1) AND ($2::text[] IS NULL OR type = ANY($2))"
+            ),
             &[&sources, types],
         )
         .await?;

@@ -63,7 +63,7 @@ pub async fn apply(pool: &Pool, first: u64, events: &[EntityEvent], batch: usize
         .collect();
     let mut client = pool.get().await.unwrap();
     for chunk in items.chunks(batch.max(1)) {
-        apply_batch(&mut client, "projector", chunk.to_vec())
+        apply_batch(&mut client, "projector", chunk.to_vec(), 0)
             .await
             .unwrap();
     }
@@ -75,7 +75,7 @@ pub async fn reset(pool: &Pool) {
         .await
         .unwrap()
         .batch_execute(
-            "TRUNCATE entities, relations, entity_history, projector_checkpoints, dead_letters",
+            "TRUNCATE entities, relations, entity_history, projector_checkpoints, dead_letters, facet_counts",
         )
         .await
         .unwrap();
