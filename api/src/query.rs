@@ -7,7 +7,6 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use tokio_postgres::GenericClient;
 use uuid::Uuid;
 
 use crate::error::ApiError;
@@ -100,53 +99,111 @@ pub struct EntityRow {
     pub relations: Vec<(String, String)>,
 }
 
-/// The selected columns: the row, then its relations as served (each
-/// `type target`, distinct), from which the etag is computed (see
-/// [`catalog_projector::query::etag`]).
-fn columns() -> &'static str {
-    static COLUMNS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+/// The selected columns of an entity row.
+const COLUMNS: &str =
+    "e.entity_ref, e.uid, e.entity, e.sequence, e.event_id, e.location, e.updated_at";
+
+/// The relations of the entity row `e` as served, one `type target` text
+/// each (distinct): for single lookups, read in the same statement.
+fn relations_column() -> &'static str {
+    static COLUMN: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
         format!(
-            "e.entity_ref, e.uid, e.entity, e.sequence, e.event_id, e.location, e.updated_at, \
-             ARRAY(SELECT DISTINCT r.type || ' ' || r.target_ref FROM {} r \
-                   WHERE r.source_ref = e.entity_ref) AS relations",
+            "ARRAY(SELECT DISTINCT r.type || ' ' || r.target_ref FROM {} r \
+             WHERE r.source_ref = e.entity_ref) AS relations",
             catalog_projector::query::RELATIONS
         )
     });
-    &COLUMNS
+    &COLUMN
 }
 
+/// An entity row; its relations (and so its etag) come with it when the
+/// statement selected [`relations_column`], else from [`attach_relations`].
 fn row_to_entity(row: &tokio_postgres::Row) -> EntityRow {
-    let mut relations: Vec<(String, String)> = row
-        .get::<_, Vec<String>>("relations")
-        .into_iter()
-        .map(|r| match r.split_once(' ') {
-            Some((kind, target)) => (kind.to_string(), target.to_string()),
-            None => (r, String::new()),
-        })
-        .collect();
-    // Byte order, whatever the database's collation: the etag depends on it.
-    relations.sort();
-    let event_id: Uuid = row.get(4);
-    EntityRow {
+    let mut entity = EntityRow {
         entity_ref: row.get(0),
         uid: row.get(1),
-        etag: catalog_projector::query::etag(&event_id, &relations),
+        etag: String::new(),
         entity: row.get(2),
         sequence: row.get(3),
-        event_id,
+        event_id: row.get(4),
         location: row.get(5),
         updated_at: row.get(6),
-        relations,
+        relations: Vec::new(),
+    };
+    if let Ok(relations) = row.try_get::<_, Vec<String>>("relations") {
+        let relations = relations
+            .into_iter()
+            .map(|r| match r.split_once(' ') {
+                Some((kind, target)) => (kind.to_string(), target.to_string()),
+                None => (r, String::new()),
+            })
+            .collect();
+        set_relations(&mut entity, relations);
     }
+    entity
 }
 
-/// Rows of one fixed statement (prepared once per connection).
+/// Sets an entity's relations, in byte order whatever the database's
+/// collation (the etag depends on it), and its etag.
+fn set_relations(entity: &mut EntityRow, mut relations: Vec<(String, String)>) {
+    relations.sort();
+    relations.dedup();
+    entity.etag = catalog_projector::query::etag(&entity.event_id, &relations);
+    entity.relations = relations;
+}
+
+/// Most statements one connection keeps prepared: filters make statements
+/// of many shapes, and none should grow a connection without bound.
+const MAX_PREPARED: usize = 256;
+
+/// `sql` prepared on this connection (once, while it stays cached).
+async fn prepared(
+    client: &deadpool_postgres::Client,
+    sql: &str,
+) -> Result<tokio_postgres::Statement, ApiError> {
+    if client.statement_cache.size() >= MAX_PREPARED {
+        client.statement_cache.clear();
+    }
+    Ok(client.prepare_cached(sql).await?)
+}
+
+/// The relations of `rows`, read in one statement for all of them.
+async fn attach_relations(
+    client: &deadpool_postgres::Client,
+    rows: &mut [EntityRow],
+) -> Result<(), ApiError> {
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
+            "SELECT DISTINCT source_ref, type, target_ref FROM {} r WHERE source_ref = ANY($1)",
+            catalog_projector::query::RELATIONS
+        )
+    });
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let refs: Vec<&str> = rows.iter().map(|r| r.entity_ref.as_str()).collect();
+    let statement = prepared(client, &SQL).await?;
+    let mut by_source: HashMap<String, Vec<(String, String)>> = HashMap::new();
+    for r in client.query(&statement, &[&refs]).await? {
+        by_source
+            .entry(r.get(0))
+            .or_default()
+            .push((r.get(1), r.get(2)));
+    }
+    for row in rows {
+        let relations = by_source.remove(&row.entity_ref).unwrap_or_default();
+        set_relations(row, relations);
+    }
+    Ok(())
+}
+
+/// Rows of one fixed statement that selects the relations too.
 async fn fixed(
     client: &deadpool_postgres::Client,
     sql: &str,
     params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
 ) -> Result<Vec<EntityRow>, ApiError> {
-    let statement = client.prepare_cached(sql).await?;
+    let statement = prepared(client, sql).await?;
     Ok(client
         .query(&statement, params)
         .await?
@@ -162,8 +219,8 @@ pub async fn get_entity(
 ) -> Result<Option<EntityRow>, ApiError> {
     static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
         format!(
-            "SELECT {} FROM entities e WHERE e.entity_ref = $1",
-            columns()
+            "SELECT {COLUMNS}, {} FROM entities e WHERE e.entity_ref = $1",
+            relations_column()
         )
     });
     Ok(fixed(client, &SQL, &[&entity_ref]).await?.pop())
@@ -195,7 +252,7 @@ pub struct PageStart {
 /// number of matches (counted unless `after` carries it). The sort value is the first value of the path,
 /// compared case-insensitively; entities without it come last.
 pub async fn list_entities(
-    client: &impl GenericClient,
+    client: &deadpool_postgres::Client,
     filter: &Filter,
     text: Option<&str>,
     order: Option<&Order>,
@@ -211,11 +268,13 @@ pub async fn list_entities(
     let total = match after.and_then(|a| a.total) {
         Some(total) => total,
         None => {
+            let statement = prepared(
+                client,
+                &format!("SELECT count(*) FROM entities e WHERE {condition}"),
+            )
+            .await?;
             let counted: i64 = client
-                .query_one(
-                    &format!("SELECT count(*) FROM entities e WHERE {condition}"),
-                    &param_refs(&params),
-                )
+                .query_one(&statement, &param_refs(&params))
                 .await?
                 .get(0);
             u64::try_from(counted).unwrap_or(0)
@@ -229,10 +288,8 @@ pub async fn list_entities(
         }
         None => "NULL::text".to_string(),
     };
-    let mut sql = format!(
-        "SELECT {}, {sort} AS sort_value FROM entities e WHERE {condition}",
-        columns()
-    );
+    let mut sql =
+        format!("SELECT {COLUMNS}, {sort} AS sort_value FROM entities e WHERE {condition}");
     if let Some(after) = after {
         params.push(Box::new(after.entity_ref.clone()));
         let r = format!("${}", params.len());
@@ -258,9 +315,11 @@ pub async fn list_entities(
         " ORDER BY {sort} {direction} NULLS LAST, e.entity_ref LIMIT ${}",
         params.len()
     ));
-    let rows = client.query(&sql, &param_refs(&params)).await?;
+    let statement = prepared(client, &sql).await?;
+    let rows = client.query(&statement, &param_refs(&params)).await?;
     let values: Vec<Option<String>> = rows.iter().map(|r| r.get("sort_value")).collect();
-    let entities: Vec<EntityRow> = rows.iter().map(row_to_entity).collect();
+    let mut entities: Vec<EntityRow> = rows.iter().map(row_to_entity).collect();
+    attach_relations(client, &mut entities).await?;
     Ok((entities.into_iter().zip(values).collect(), total))
 }
 
@@ -269,17 +328,22 @@ pub async fn get_entities(
     client: &deadpool_postgres::Client,
     refs: &[String],
 ) -> Result<HashMap<String, EntityRow>, ApiError> {
-    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-        format!(
-            "SELECT {} FROM entities e WHERE e.entity_ref = ANY($1)",
-            columns()
-        )
-    });
     if refs.is_empty() {
         return Ok(HashMap::new());
     }
-    Ok(fixed(client, &SQL, &[&refs])
+    let statement = prepared(
+        client,
+        &format!("SELECT {COLUMNS} FROM entities e WHERE e.entity_ref = ANY($1)"),
+    )
+    .await?;
+    let mut rows: Vec<EntityRow> = client
+        .query(&statement, &[&refs])
         .await?
+        .iter()
+        .map(row_to_entity)
+        .collect();
+    attach_relations(client, &mut rows).await?;
+    Ok(rows
         .into_iter()
         .map(|r| (r.entity_ref.clone(), r))
         .collect())
@@ -291,7 +355,10 @@ pub async fn get_entity_by_uid(
     uid: Uuid,
 ) -> Result<Option<EntityRow>, ApiError> {
     static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-        format!("SELECT {} FROM entities e WHERE e.uid = $1", columns())
+        format!(
+            "SELECT {COLUMNS}, {} FROM entities e WHERE e.uid = $1",
+            relations_column()
+        )
     });
     Ok(fixed(client, &SQL, &[&uid]).await?.pop())
 }

@@ -450,7 +450,7 @@ impl CatalogApi {
         };
         let client = self.pool.get().await?;
         let (mut rows, total) = query::list_entities(
-            &**client,
+            &client,
             &filter,
             text,
             order.as_ref(),
