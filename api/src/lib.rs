@@ -12,6 +12,7 @@
 //! parameters; field paths come from an allow-list).
 
 mod ancestry;
+mod checkpoint;
 mod config;
 pub mod convert;
 pub mod error;

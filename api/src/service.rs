@@ -47,6 +47,8 @@ pub struct CatalogApi {
     tokens: PageTokens,
     /// Ends live streams when the server shuts down.
     shutdown: tokio_util::sync::CancellationToken,
+    /// The read model's checkpoint, followed once the first watch starts.
+    checkpoints: std::sync::Arc<tokio::sync::OnceCell<crate::checkpoint::Checkpoints>>,
 }
 
 impl CatalogApi {
@@ -56,6 +58,7 @@ impl CatalogApi {
             log,
             tokens: PageTokens::new(page_token_secret),
             shutdown: tokio_util::sync::CancellationToken::new(),
+            checkpoints: Default::default(),
         }
     }
 
@@ -604,10 +607,22 @@ impl CatalogService for CatalogApi {
         request: Request<pb::WatchEntitiesRequest>,
     ) -> Result<Response<Self::WatchEntitiesStream>, Status> {
         let req = crate::watch::WatchRequest::parse(request.into_inner())?;
+        let checkpoints = self
+            .checkpoints
+            .get_or_init(|| async {
+                crate::checkpoint::Checkpoints::follow(
+                    self.pool.clone(),
+                    self.log.clone(),
+                    self.shutdown.clone(),
+                )
+            })
+            .await
+            .clone();
         Ok(Response::new(
             crate::watch::watch(
                 self.pool.clone(),
                 self.log.clone(),
+                checkpoints,
                 req,
                 self.shutdown.clone(),
             )

@@ -22,6 +22,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tonic::Status;
 
+use crate::checkpoint::Checkpoints;
 use crate::error::ApiError;
 
 /// The response stream.
@@ -32,8 +33,6 @@ pub type WatchStream =
 const BUFFER: usize = 64;
 /// Messages already received that are handled together.
 const MAX_BATCH: usize = 256;
-/// How often the read model's checkpoint is polled while a change waits.
-const CHECKPOINT_POLL: Duration = Duration::from_millis(20);
 
 /// A validated watch request.
 pub struct WatchRequest {
@@ -74,6 +73,7 @@ impl WatchRequest {
 pub async fn watch(
     pool: Pool,
     log: EventLog,
+    checkpoints: Checkpoints,
     req: WatchRequest,
     shutdown: tokio_util::sync::CancellationToken,
 ) -> Result<WatchStream, ApiError> {
@@ -108,11 +108,11 @@ pub async fn watch(
     let (tx, rx) = mpsc::channel(BUFFER);
     let watcher = Watcher {
         pool,
+        checkpoints,
         prefix: log.prefix().to_string(),
         req,
         tx: tx.clone(),
         cursor: std::sync::Arc::new(std::sync::atomic::AtomicU64::new(start - 1)),
-        checkpoint: 0,
         examined: start - 1,
     };
     tokio::spawn(async move {
@@ -133,6 +133,7 @@ pub async fn watch(
 
 struct Watcher {
     pool: Pool,
+    checkpoints: Checkpoints,
     prefix: String,
     req: WatchRequest,
     tx: mpsc::Sender<Result<pb::WatchEntitiesResponse, Status>>,
@@ -140,8 +141,6 @@ struct Watcher {
     cursor: std::sync::Arc<std::sync::atomic::AtomicU64>,
     /// Last sequence examined.
     examined: u64,
-    /// Last read-model checkpoint seen.
-    checkpoint: u64,
 }
 
 impl Watcher {
@@ -238,24 +237,7 @@ impl Watcher {
     /// Waits until every projector partition has applied `sequence`; false
     /// when the client went away meanwhile.
     async fn wait_for_read_model(&mut self, sequence: u64) -> Result<bool, ApiError> {
-        while self.checkpoint < sequence {
-            let client = self.pool.get().await?;
-            let row = client
-                .query_one(
-                    "SELECT coalesce(min(stream_sequence), 0) FROM projector_checkpoints",
-                    &[],
-                )
-                .await?;
-            self.checkpoint = u64::try_from(row.get::<_, i64>(0)).unwrap_or(0);
-            if self.checkpoint >= sequence {
-                break;
-            }
-            tokio::select! {
-                () = self.tx.closed() => return Ok(false),
-                () = tokio::time::sleep(CHECKPOINT_POLL) => {}
-            }
-        }
-        Ok(true)
+        self.checkpoints.reached(sequence, self.tx.closed()).await
     }
 
     /// The changes to send for a batch of events (`None` where the filter

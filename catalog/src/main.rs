@@ -5,6 +5,12 @@ mod apply;
 mod config;
 mod metrics;
 
+/// mimalloc rather than the system's allocator: every component allocates
+/// and frees small objects at a high rate (parsed documents, rows, messages),
+/// where glibc's allocator spent a quarter of the ingestor's CPU time.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::path::PathBuf;
 
 use anyhow::Context;

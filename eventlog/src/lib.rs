@@ -10,6 +10,7 @@
 //! Must never: decide *what* to publish (that is the producer's job) or
 //! write read models.
 
+pub mod checkpoint;
 pub mod codec;
 mod config;
 pub mod deadletter;

@@ -33,6 +33,7 @@ use std::time::Duration;
 use async_nats::jetstream::Message;
 use async_nats::jetstream::consumer::pull::MessagesError;
 use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, PullConsumer, pull};
+use catalog_eventlog::checkpoint::checkpoint_subject;
 use catalog_eventlog::location::is_location_subject;
 use catalog_eventlog::{
     DeadLetter, EventLog, decode_event, decode_location_event, encode_event,
@@ -402,6 +403,15 @@ impl Worker {
             .await
             .map_err(|e| nats("acknowledging batch")(e.to_string()))?;
         drop(event_spans);
+        // Readers waiting for the read model to reach these events wake now
+        // rather than at their next poll.
+        if outcome.checkpoint > committed {
+            let subject = checkpoint_subject(self.log().prefix(), &self.name);
+            let payload = outcome.checkpoint.to_string().into();
+            if let Err(e) = self.log().client().publish(subject, payload).await {
+                tracing::debug!(partition = %self.name, error = %e, "announcing the checkpoint");
+            }
+        }
         Ok(outcome)
     }
 
