@@ -461,13 +461,20 @@ for path in files:
                     if probe not in c:
                         problems.append(f"{where(d)}: no {probe}")
                 component = d["metadata"]["labels"].get("app.kubernetes.io/component")
-                probe = c.get("readinessProbe", {})
-                expected = {"api": ("grpc", {"port": 50051}),
-                            "ui-bridge": ("httpGet", {"path": "/healthz", "port": "http"}),
-                            "ingest": ("httpGet", {"path": "/healthz", "port": "metrics"}),
-                            "projector": ("httpGet", {"path": "/healthz", "port": "metrics"})}.get(component)
-                if expected and probe.get(expected[0]) != expected[1]:
-                    problems.append(f"{where(d)}: readiness probe should be {expected}")
+                # Readiness follows the servers a component needs (/readyz, the
+                # API's reading service); liveness only that the process runs.
+                expected = {"api": (("grpc", {"port": 50051, "service": "catalog.v1.CatalogService"}),
+                                    ("grpc", {"port": 50051})),
+                            "ui-bridge": (("httpGet", {"path": "/healthz", "port": "http"}),
+                                          ("httpGet", {"path": "/healthz", "port": "http"})),
+                            "ingest": (("httpGet", {"path": "/readyz", "port": "metrics"}),
+                                       ("httpGet", {"path": "/healthz", "port": "metrics"})),
+                            "projector": (("httpGet", {"path": "/readyz", "port": "metrics"}),
+                                          ("httpGet", {"path": "/healthz", "port": "metrics"}))}.get(component)
+                if expected:
+                    for probe_name, want in zip(("readinessProbe", "livenessProbe"), expected):
+                        if c.get(probe_name, {}).get(want[0]) != want[1]:
+                            problems.append(f"{where(d)}: {probe_name} should be {want}")
                 if component == "api" and (config["api"].get("listen") != "0.0.0.0:50051" or ports.get("grpc") != 50051):
                     problems.append(f"{where(d)}: the API must listen on 0.0.0.0:50051")
                 if component == "ui-bridge" and (config["ui_bridge"].get("listen") != "0.0.0.0:7007" or ports.get("http") != 7007):

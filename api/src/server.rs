@@ -28,6 +28,9 @@ pub const MAX_APPLY_BYTES: usize = 64 << 20;
 pub const MAX_RESPONSE_BYTES: usize = 64 << 20;
 
 /// Whether the read model's tables exist.
+/// How often the readers' health is re-checked.
+const HEALTH_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
 async fn schema_ready(pool: &Pool) -> bool {
     match pool.get().await {
         Ok(client) => client
@@ -39,11 +42,16 @@ async fn schema_ready(pool: &Pool) -> bool {
     }
 }
 
-/// The health of the server ("") and of the services that read.
-async fn set_readers(health: &tonic_health::server::HealthReporter, ready: bool) {
+/// The health of the services that read, and of the server ("") too when
+/// `overall`: the server's own status only waits for the schema at start,
+/// so that a liveness probe on it does not restart the server during a
+/// PostgreSQL outage (readiness probes name `catalog.v1.CatalogService`).
+async fn set_readers(health: &tonic_health::server::HealthReporter, ready: bool, overall: bool) {
     use tonic_health::ServingStatus::{NotServing, Serving};
     let status = if ready { Serving } else { NotServing };
-    health.set_service_status("", status).await;
+    if overall {
+        health.set_service_status("", status).await;
+    }
     for service in [
         <CatalogServiceServer<CatalogApi> as tonic::server::NamedService>::NAME,
         <LocationServiceServer<LocationApi> as tonic::server::NamedService>::NAME,
@@ -116,17 +124,32 @@ impl ApiServer {
         // so that orchestrators hold traffic back.
         health.set_serving::<IngestServiceServer<IngestApi>>().await;
         let ready = schema_ready(&self.pool).await;
-        set_readers(&health, ready).await;
+        set_readers(&health, ready, true).await;
         if !ready {
+            tracing::warn!("the read model has no schema yet; NOT_SERVING until it does");
+        }
+        // Reading needs PostgreSQL: while it cannot be reached (or the
+        // schema is missing) the readers report NOT_SERVING, and SERVING
+        // again once it answers.
+        {
             let (health, pool, shutdown) = (health.clone(), self.pool.clone(), shutdown.clone());
             tokio::spawn(async move {
-                tracing::warn!("the read model has no schema yet; NOT_SERVING until it does");
+                let (mut serving, mut started) = (ready, ready);
                 while !shutdown.is_cancelled() {
-                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-                    if schema_ready(&pool).await {
-                        set_readers(&health, true).await;
-                        tracing::info!("the read model's schema exists; SERVING");
-                        return;
+                    tokio::time::sleep(HEALTH_INTERVAL).await;
+                    let now = tokio::time::timeout(HEALTH_INTERVAL, schema_ready(&pool))
+                        .await
+                        .unwrap_or(false);
+                    if now != serving {
+                        // The server itself serves from the first time the schema is readable.
+                        set_readers(&health, now, !started).await;
+                        started |= now;
+                        if now {
+                            tracing::info!("the read model answers; SERVING");
+                        } else {
+                            tracing::warn!("the read model cannot be read; NOT_SERVING");
+                        }
+                        serving = now;
                     }
                 }
             });

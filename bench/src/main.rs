@@ -9,11 +9,6 @@
 //! Needs NATS and PostgreSQL as for the tests (`CATALOG_TEST_NATS_URL`,
 //! `CATALOG_TEST_PG_URL`); uses its own stream and database and removes them.
 
-/// The allocator the `catalog` binary uses, so that components hosted here
-/// run as they do there.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use std::path::Path;
 use std::time::{Duration, Instant};
 

@@ -81,6 +81,14 @@ pub fn catalog_binary(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
+/// Where a deployment's components find NATS and PostgreSQL.
+pub struct Servers {
+    pub nats_url: String,
+    pub stream: String,
+    pub subject_prefix: String,
+    pub pg_url: String,
+}
+
 /// Settings every component of one deployment shares: the test
 /// environment's stream and database, and the ports.
 #[derive(Clone)]
@@ -100,12 +108,26 @@ fn free_port() -> anyhow::Result<u16> {
 
 impl Deployment {
     pub fn new(binary: &Path, env: &TestEnv, logs: &Path) -> anyhow::Result<Self> {
+        Self::for_servers(
+            binary,
+            Servers {
+                nats_url: env.nats_url.clone(),
+                stream: env.stream.clone(),
+                subject_prefix: env.subject_prefix.clone(),
+                pg_url: env.pg_url.clone(),
+            },
+            logs,
+        )
+    }
+
+    /// A deployment on the given stream and database.
+    pub fn for_servers(binary: &Path, servers: Servers, logs: &Path) -> anyhow::Result<Self> {
         let (api_port, bridge_port) = (free_port()?, free_port()?);
         let vars = [
-            ("CATALOG_NATS__URL", env.nats_url.clone()),
-            ("CATALOG_NATS__STREAM", env.stream.clone()),
-            ("CATALOG_NATS__SUBJECT_PREFIX", env.subject_prefix.clone()),
-            ("CATALOG_POSTGRES__URL", env.pg_url.clone()),
+            ("CATALOG_NATS__URL", servers.nats_url),
+            ("CATALOG_NATS__STREAM", servers.stream),
+            ("CATALOG_NATS__SUBJECT_PREFIX", servers.subject_prefix),
+            ("CATALOG_POSTGRES__URL", servers.pg_url),
             ("CATALOG_API__LISTEN", format!("127.0.0.1:{api_port}")),
             ("CATALOG_API__PAGE_TOKEN_SECRET", "bench".into()),
             (
@@ -145,8 +167,12 @@ impl Deployment {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(
-                std::fs::File::create(&log)
-                    .with_context(|| format!("creating {}", log.display()))?,
+                // Appended to: a component restarted keeps its earlier log.
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&log)
+                    .with_context(|| format!("opening {}", log.display()))?,
             )
             .kill_on_drop(true);
         let child = c
@@ -200,19 +226,34 @@ impl Component {
     /// Fails with the end of its log if it has exited.
     pub fn check_alive(&mut self) -> anyhow::Result<()> {
         if let Some(status) = self.child.try_wait()? {
-            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-            let tail: String = log
-                .lines()
-                .rev()
-                .take(20)
-                .collect::<Vec<_>>()
-                .into_iter()
-                .rev()
-                .collect::<Vec<_>>()
-                .join("\n");
-            anyhow::bail!("catalog {} exited ({status}):\n{tail}", self.name);
+            anyhow::bail!(
+                "catalog {} exited ({status}):\n{}",
+                self.name,
+                self.log_tail(20)
+            );
         }
         Ok(())
+    }
+
+    /// Current resident memory, bytes.
+    pub fn rss(&self) -> u64 {
+        status_bytes(self.pid, "VmRSS:").unwrap_or(0)
+    }
+
+    /// `kill -9`, and waits for it to be gone.
+    pub async fn kill(mut self) -> anyhow::Result<()> {
+        self.child
+            .kill()
+            .await
+            .with_context(|| format!("killing catalog {}", self.name))
+    }
+
+    /// The last lines of its log.
+    pub fn log_tail(&self, lines: usize) -> String {
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let mut tail: Vec<&str> = log.lines().rev().take(lines).collect();
+        tail.reverse();
+        tail.join("\n")
     }
 
     /// SIGTERM, then waits for it to stop.

@@ -5,12 +5,6 @@ mod apply;
 mod config;
 mod metrics;
 
-/// mimalloc rather than the system's allocator: every component allocates
-/// and frees small objects at a high rate (parsed documents, rows, messages),
-/// where glibc's allocator spent a quarter of the ingestor's CPU time.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -207,20 +201,24 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
     let api_metrics = catalog_api::ApiMetrics::register(&mut registry);
     let bridge_metrics = catalog_ui_bridge::metrics::BridgeMetrics::register(&mut registry);
     let mut tasks: JoinSet<anyhow::Result<()>> = JoinSet::new();
+    // What `/readyz` checks: the servers the command's components use.
+    let mut readiness = metrics::Readiness::default();
     match command {
-        Command::Ingest => spawn_ingest(
-            &mut tasks,
-            &config,
-            event_log(&config, "catalog-ingest").await?,
-            ingest_metrics,
-            &shutdown,
-        ),
+        Command::Ingest => {
+            let log = event_log(&config, "catalog-ingest").await?;
+            readiness.nats = Some(log.client().clone());
+            spawn_ingest(&mut tasks, &config, log, ingest_metrics, &shutdown);
+        }
         Command::Projector => {
             let log = event_log(&config, "catalog-projector").await?;
+            readiness.nats = Some(log.client().clone());
+            readiness.postgres = Some(readiness_pool(&config)?);
             spawn_projector(&mut tasks, &config, log, projector_metrics, &shutdown)?;
         }
         Command::Api => {
             let log = event_log(&config, "catalog-api").await?;
+            readiness.nats = Some(log.client().clone());
+            readiness.postgres = Some(readiness_pool(&config)?);
             spawn_api(&mut tasks, &config, log, api_metrics, &shutdown).await?;
         }
         Command::UiBridge => {
@@ -228,6 +226,8 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         }
         Command::All => {
             let log = event_log(&config, "catalog").await?;
+            readiness.nats = Some(log.client().clone());
+            readiness.postgres = Some(readiness_pool(&config)?);
             // The read model must exist before the API answers.
             schema::migrate(&pool(&config)?).await?;
             spawn_projector(
@@ -253,7 +253,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         }
     }
     if let Some(addr) = config.metrics.listen {
-        let handle = metrics::serve(addr, registry, shutdown.clone()).await?;
+        let handle = metrics::serve(addr, registry, readiness, shutdown.clone()).await?;
         tasks.spawn(async move { handle.await.context("metrics endpoint task")? });
     }
     // The first component to stop (or fail) stops the others.
@@ -332,6 +332,12 @@ fn pool(config: &Config) -> anyhow::Result<deadpool_postgres::Pool> {
         &config.postgres.url,
         config.postgres.max_connections,
     )?)
+}
+
+/// A connection of its own for `/readyz`, so that a busy component's pool
+/// does not make it look unready.
+fn readiness_pool(config: &Config) -> anyhow::Result<deadpool_postgres::Pool> {
+    Ok(db::connect_pool(&config.postgres.url, 1)?)
 }
 
 fn spawn_ingest(

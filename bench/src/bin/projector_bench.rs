@@ -13,11 +13,6 @@
 //! Prints figures; asserts nothing about time. Uses its own stream and
 //! database (`CATALOG_TEST_NATS_URL`, `CATALOG_TEST_PG_URL`), removed at the end.
 
-/// The allocator the `catalog` binary uses, so that components hosted here
-/// run as they do there.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use std::time::{Duration, Instant};
 
 use catalog_bench::load::{event, percentile, publish};

@@ -10,6 +10,8 @@ One catalog Deployment. Parameters:
   config     that file's rendered text (for the checksum)
   ports      container ports, a YAML list string
   probe      the probe handler, a YAML string
+  readyProbe the readiness probe's handler when it differs (servers the
+             component needs must answer), a YAML string or ""
   env        component-specific env, a YAML list string
   volumes / volumeMounts   component-specific, YAML list strings
   replicas   whether to set spec.replicas (false under an HPA)
@@ -90,7 +92,7 @@ spec:
             {{- .probe | nindent 12 }}
             {{- include "catalog.probeTimings" $v.probes.startup | trim | nindent 12 }}
           readinessProbe:
-            {{- .probe | nindent 12 }}
+            {{- default .probe .readyProbe | nindent 12 }}
             {{- include "catalog.probeTimings" $v.probes.readiness | trim | nindent 12 }}
           livenessProbe:
             {{- .probe | nindent 12 }}
