@@ -33,6 +33,15 @@ pub struct ApiConfig {
     /// cancels it after that and the call fails with DEADLINE_EXCEEDED.
     #[serde(default = "default_statement_timeout_ms")]
     pub statement_timeout_ms: u64,
+    /// Most calls running at once across all connections; calls beyond it
+    /// fail at once with RESOURCE_EXHAUSTED (health and reflection are
+    /// never refused; a watch stream counts only until it starts).
+    #[serde(default = "default_max_concurrent_requests")]
+    pub max_concurrent_requests: usize,
+}
+
+fn default_max_concurrent_requests() -> usize {
+    256
 }
 
 fn default_request_timeout_secs() -> u64 {
@@ -73,6 +82,7 @@ impl Default for ApiConfig {
             allow_file_locations: false,
             request_timeout_secs: default_request_timeout_secs(),
             statement_timeout_ms: default_statement_timeout_ms(),
+            max_concurrent_requests: default_max_concurrent_requests(),
         }
     }
 }

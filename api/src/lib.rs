@@ -23,6 +23,7 @@ pub mod page_token;
 pub mod query;
 mod server;
 mod service;
+mod shed;
 mod watch;
 
 pub use config::ApiConfig;

@@ -213,6 +213,9 @@ impl ApiServer {
             .layer(catalog_telemetry::layer::ServerTraceLayer)
             .layer(crate::metrics::MetricsLayer::new(self.metrics.clone()))
             .layer(tonic_web::GrpcWebLayer::new())
+            .layer(crate::shed::ShedLayer::new(
+                self.config.max_concurrent_requests,
+            ))
             .add_service(health_service)
             .add_service(reflection)
             .add_service(reflection_v1alpha)

@@ -139,6 +139,8 @@ impl Deployment {
                 format!("http://127.0.0.1:{api_port}"),
             ),
             ("RUST_LOG", "warn".into()),
+            // An error's message, not a backtrace, ends a failed component's log.
+            ("RUST_BACKTRACE", "0".into()),
         ];
         Ok(Self {
             binary: binary.to_path_buf(),

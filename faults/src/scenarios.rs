@@ -43,6 +43,7 @@ pub const ALL: &[&str] = &[
     "postgres-restart",
     "network-pause",
     "backlog",
+    "overload",
 ];
 
 /// Runs scenario `name`.
@@ -79,6 +80,14 @@ pub async fn run(cluster: &mut Cluster, name: &str, sizes: &Sizes) -> Outcome {
             format!("projector behind by {} events", sizes.backlog),
             "stream filled with the projector stopped, then started".into(),
             backlog(cluster, sizes).await,
+        ),
+        "overload" => (
+            "API and bridge overloaded".into(),
+            format!(
+                "{OVERLOAD_CLIENTS} clients without pause for {} s against a limit of {OVERLOAD_LIMIT} concurrent calls, gRPC then REST",
+                OVERLOAD_TIME.as_secs()
+            ),
+            overload(cluster, sizes).await,
         ),
         other => (
             other.to_string(),
@@ -421,6 +430,187 @@ async fn backlog(cluster: &mut Cluster, sizes: &Sizes) -> anyhow::Result<String>
         peak >> 20,
         sizes.projector_rss_bound >> 20
     ))
+}
+
+const OVERLOAD_CLIENTS: usize = 200;
+const OVERLOAD_LIMIT: usize = 8;
+const OVERLOAD_TIME: Duration = Duration::from_secs(5);
+
+/// What the clients of an overload got.
+#[derive(Debug, Default)]
+struct Tally {
+    ok: u64,
+    shed: u64,
+    /// Anything else: timeouts, resets, other errors, with one example.
+    other: u64,
+    example: Option<String>,
+}
+
+impl Tally {
+    fn add(&mut self, other: Tally) {
+        self.ok += other.ok;
+        self.shed += other.shed;
+        self.other += other.other;
+        if self.example.is_none() {
+            self.example = other.example;
+        }
+    }
+
+    fn check(&self, what: &str) -> anyhow::Result<String> {
+        anyhow::ensure!(
+            self.other == 0,
+            "{what}: {} calls neither answered nor shed (e.g. {}; {} answered, {} shed)",
+            self.other,
+            self.example.as_deref().unwrap_or(""),
+            self.ok,
+            self.shed
+        );
+        anyhow::ensure!(
+            self.shed > 0,
+            "{what}: nothing was shed ({} answered)",
+            self.ok
+        );
+        anyhow::ensure!(
+            self.ok > 0,
+            "{what}: nothing was answered ({} shed)",
+            self.shed
+        );
+        Ok(format!(
+            "{what}: {} answered, {} shed, 0 failed otherwise",
+            self.ok, self.shed
+        ))
+    }
+}
+
+async fn overload(cluster: &mut Cluster, sizes: &Sizes) -> anyhow::Result<String> {
+    use catalog_proto::v1::catalog_service_client::CatalogServiceClient;
+    let run = cluster
+        .scenario("overload", sizes.entities.min(10_000), sizes.seed)
+        .await?;
+    let limit = OVERLOAD_LIMIT.to_string();
+    let mut ingest = run.start("ingest")?;
+    let mut projector = run.start("projector")?;
+    let api = run.deployment.start(
+        "api",
+        &[("CATALOG_API__MAX_CONCURRENT_REQUESTS", limit.clone())],
+    )?;
+    let bridge = run.deployment.start(
+        "ui-bridge",
+        &[("CATALOG_UI_BRIDGE__MAX_CONCURRENT_REQUESTS", limit)],
+    )?;
+    let mut api = Started {
+        component: api,
+        metrics_port: 0,
+    };
+    let mut bridge = Started {
+        component: bridge,
+        metrics_port: 0,
+    };
+    run.wait_complete(
+        cluster,
+        &mut [&mut ingest, &mut projector, &mut api, &mut bridge],
+        COMPLETE,
+    )
+    .await?;
+    let api_url = run.deployment.api_url();
+    let bridge_url = run.deployment.bridge_url();
+    // Both answer before the load.
+    query_total(&api_url, Duration::from_secs(10))
+        .await
+        .map_err(|e| anyhow::anyhow!("before the load: {e}"))?;
+
+    // Each client on a connection of its own, as separate callers would be.
+    let endpoint = tonic::transport::Endpoint::from_shared(api_url.clone())?;
+    let until = Instant::now() + OVERLOAD_TIME;
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..OVERLOAD_CLIENTS {
+        let mut client = CatalogServiceClient::new(endpoint.connect_lazy());
+        tasks.spawn(async move {
+            let mut tally = Tally::default();
+            while Instant::now() < until {
+                let mut request = tonic::Request::new(catalog_proto::v1::SearchEntitiesRequest {
+                    query: "service".into(),
+                    page_size: 50,
+                    ..Default::default()
+                });
+                request.set_timeout(Duration::from_secs(10));
+                match client.search_entities(request).await {
+                    Ok(_) => tally.ok += 1,
+                    Err(s) if s.code() == tonic::Code::ResourceExhausted => tally.shed += 1,
+                    Err(s) => {
+                        tally.other += 1;
+                        tally
+                            .example
+                            .get_or_insert(format!("{:?}: {}", s.code(), s.message()));
+                    }
+                }
+            }
+            tally
+        });
+    }
+    let mut grpc = Tally::default();
+    while let Some(t) = tasks.join_next().await {
+        grpc.add(t?);
+    }
+
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()?;
+    let until = Instant::now() + OVERLOAD_TIME;
+    for _ in 0..OVERLOAD_CLIENTS {
+        let (http, url) = (
+            http.clone(),
+            format!(
+                "{bridge_url}/api/catalog/entities/by-query?fullTextFilterTerm=service&limit=50"
+            ),
+        );
+        tasks.spawn(async move {
+            let mut tally = Tally::default();
+            while Instant::now() < until {
+                match http.get(&url).send().await {
+                    Ok(r) if r.status().is_success() => tally.ok += 1,
+                    Ok(r) if r.status().as_u16() == 503 || r.status().as_u16() == 429 => {
+                        tally.shed += 1
+                    }
+                    Ok(r) => {
+                        tally.other += 1;
+                        tally.example.get_or_insert(format!("HTTP {}", r.status()));
+                    }
+                    Err(e) => {
+                        tally.other += 1;
+                        tally.example.get_or_insert(e.to_string());
+                    }
+                }
+            }
+            tally
+        });
+    }
+    let mut rest = Tally::default();
+    while let Some(t) = tasks.join_next().await {
+        rest.add(t?);
+    }
+
+    // Recovered by themselves: single calls answer again.
+    let total = query_total(&api_url, Duration::from_secs(10))
+        .await
+        .map_err(|e| anyhow::anyhow!("after the load, the API: {e}"))?;
+    let after = http
+        .get(format!("{bridge_url}/api/catalog/entities?limit=1"))
+        .send()
+        .await
+        .context("after the load, the bridge")?;
+    anyhow::ensure!(
+        after.status().is_success(),
+        "after the load the bridge answers {}",
+        after.status()
+    );
+    let summary = format!(
+        "{}; {}; afterwards both answer (the API counts {total} entities)",
+        grpc.check("gRPC")?,
+        rest.check("REST")?
+    );
+    stop(vec![ingest, projector, api, bridge]).await;
+    Ok(summary)
 }
 
 /// Waits until the stream holds `at` messages.

@@ -23,6 +23,15 @@ pub struct UiBridgeConfig {
     /// `ci`).
     #[serde(default)]
     pub plugins: Option<Vec<crate::plugins::PluginConfig>>,
+    /// Most requests handled at once; beyond it 503 with `Retry-After`
+    /// (`/healthz` is never refused; an event stream counts only until it
+    /// starts).
+    #[serde(default = "default_max_concurrent_requests")]
+    pub max_concurrent_requests: usize,
+}
+
+fn default_max_concurrent_requests() -> usize {
+    512
 }
 
 fn default_listen() -> SocketAddr {
@@ -40,6 +49,7 @@ impl Default for UiBridgeConfig {
             proxy: crate::proxy::ProxyConfig::default(),
             auth: crate::auth::AuthConfig::default(),
             plugins: None,
+            max_concurrent_requests: default_max_concurrent_requests(),
         }
     }
 }

@@ -18,6 +18,7 @@ pub mod plugins;
 pub mod proxy;
 pub mod rest;
 pub mod routes;
+mod shed;
 
 pub use config::UiBridgeConfig;
 pub use routes::{BridgeError, UiBridge};

@@ -82,6 +82,8 @@ pub struct UiBridge {
     proxy: Router,
     metrics: Option<crate::metrics::Metered>,
     endpoints: Vec<String>,
+    /// Requests handled at once (load shedding beyond them).
+    slots: crate::shed::Slots,
 }
 
 impl UiBridge {
@@ -115,6 +117,7 @@ impl UiBridge {
         let proxy = crate::proxy::router(&config.proxy)?;
         Ok(Self {
             proxy,
+            slots: crate::shed::Slots::new(config.max_concurrent_requests),
             metrics: None,
             endpoints,
             auth: Auth::new(&config.auth),
@@ -225,7 +228,12 @@ impl UiBridge {
             )),
             None => router,
         };
-        router.layer(TraceLayer::new_for_http().make_span_with(request_span))
+        router
+            .layer(axum::middleware::from_fn_with_state(
+                self.slots.clone(),
+                crate::shed::shed,
+            ))
+            .layer(TraceLayer::new_for_http().make_span_with(request_span))
     }
 
     /// Serves on `listener` until `shutdown` is cancelled.
