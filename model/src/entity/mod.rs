@@ -331,6 +331,12 @@ fn validate_link(link: &Value, field: &str) -> Result<(), EntityError> {
         )
     })?;
     match link.get("url") {
+        Some(Value::String(url)) if validate::is_script_url(url) => {
+            return Err(err(
+                format!("{field}.url"),
+                "must not use a javascript:, vbscript: or data: URL (it would run code in the catalog's pages when clicked)",
+            ));
+        }
         Some(Value::String(url)) if validate::is_valid_url(url) => {}
         Some(Value::String(url)) => {
             return Err(invalid(

@@ -6,7 +6,7 @@
 
 mod url;
 
-pub use url::is_valid_url;
+pub use url::{is_script_url, is_valid_url};
 
 /// `metadata.name`, label values, link icons: 1–63 characters of
 /// `[A-Za-z0-9]` separated by any of `[-_.]`.

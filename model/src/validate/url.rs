@@ -24,14 +24,32 @@
 /// a host.
 const SPECIAL_SCHEMES: &[&str] = &["http", "https", "ws", "wss", "ftp"];
 
+/// Schemes a browser runs rather than fetches: a link with one would run
+/// code in the catalog UI's origin when clicked (Backstage's
+/// CVE-2023-25571), so they are refused wherever a descriptor gives a URL.
+const SCRIPT_SCHEMES: &[&str] = &["javascript", "vbscript", "data"];
+
+/// What the URL Standard parses: leading and trailing C0 controls and
+/// spaces dropped, tabs and newlines removed anywhere.
+fn preprocess(v: &str) -> String {
+    v.trim_matches(|c: char| c <= ' ')
+        .chars()
+        .filter(|c| !matches!(c, '\t' | '\n' | '\r'))
+        .collect()
+}
+
+/// Whether `v` is a URL with a scheme that runs code (`javascript:` and
+/// its kin), however written (case, tabs, newlines, leading controls).
+pub fn is_script_url(v: &str) -> bool {
+    let input = preprocess(v);
+    split_scheme(&input)
+        .is_some_and(|(scheme, _)| SCRIPT_SCHEMES.contains(&scheme.to_ascii_lowercase().as_str()))
+}
+
 /// Whether `new URL(v)` would accept `v` (see the module documentation for
 /// where this approximates the URL Standard).
 pub fn is_valid_url(v: &str) -> bool {
-    let trimmed = v.trim_matches(|c: char| c <= ' ');
-    let input: String = trimmed
-        .chars()
-        .filter(|c| !matches!(c, '\t' | '\n' | '\r'))
-        .collect();
+    let input = preprocess(v);
     let Some((scheme, rest)) = split_scheme(&input) else {
         return false;
     };
@@ -205,6 +223,29 @@ fn ipv4_number(part: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn script_urls_are_recognised_however_written() {
+        for v in [
+            "javascript:alert(1)",
+            "JavaScript:alert(1)",
+            " \u{1}javascript:alert(1)",
+            "java\tscript:alert(1)",
+            "jav\nascript:x",
+            "vbscript:msgbox",
+            "data:text/html,<script>alert(1)</script>",
+        ] {
+            assert!(is_script_url(v), "{v:?}");
+        }
+        for v in [
+            "https://example.com/javascript:x",
+            "mailto:a@b.c",
+            "urn:x",
+            "javascript",
+        ] {
+            assert!(!is_script_url(v), "{v:?}");
+        }
+    }
 
     #[test]
     #[rustfmt::skip]
