@@ -51,8 +51,12 @@ use crate::config::{ProjectorConfig, partition_of};
 use crate::metrics::ProjectorMetrics;
 use crate::schema::{self, SchemaError};
 
-/// Pause before retrying after a failure.
+/// Pause before retrying after a failure; doubled after each failure in a
+/// row, up to [`MAX_RETRY_DELAY`].
 const RETRY_DELAY: Duration = Duration::from_secs(1);
+/// Longest pause between retries (also: a worker that ran this long before
+/// failing starts again from [`RETRY_DELAY`]).
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(10);
 /// How long the server waits for an ack before redelivering.
 const ACK_WAIT: Duration = Duration::from_secs(60);
 /// Lifetime of one pull request of the long-lived subscription.
@@ -182,15 +186,23 @@ struct Worker {
 
 impl Worker {
     async fn run(self, shutdown: CancellationToken) -> Result<(), ProjectorError> {
+        let mut delay = RETRY_DELAY;
         while !shutdown.is_cancelled() {
+            let started = tokio::time::Instant::now();
             match self.consume(&shutdown).await {
                 Ok(()) => return Ok(()),
                 Err(e) => {
-                    tracing::error!(partition = %self.name, error = %e, "projection interrupted; resuming from the checkpoint");
+                    // Backoff while the servers stay unreachable; a worker
+                    // that had been running a while starts over.
+                    if started.elapsed() >= MAX_RETRY_DELAY {
+                        delay = RETRY_DELAY;
+                    }
+                    tracing::error!(partition = %self.name, error = %e, retry_in = ?delay, "projection interrupted; resuming from the checkpoint");
                     tokio::select! {
                         () = shutdown.cancelled() => {}
-                        () = tokio::time::sleep(RETRY_DELAY) => {}
+                        () = tokio::time::sleep(delay) => {}
                     }
+                    delay = (delay * 2).min(MAX_RETRY_DELAY);
                 }
             }
         }
