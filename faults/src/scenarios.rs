@@ -57,7 +57,7 @@ pub async fn run(cluster: &mut Cluster, name: &str, sizes: &Sizes) -> Outcome {
         ),
         "ingest-kill" => (
             "ingestor killed mid-publish".into(),
-            "kill -9 of `catalog ingest` at a third and two thirds of its publishing, restarted"
+            "kill -9 of `catalog ingest` at a third and at half of its publishing, restarted"
                 .into(),
             ingest_kill(cluster, sizes).await,
         ),
