@@ -3,7 +3,9 @@
 //! components as processes that can be killed, and the checks every
 //! scenario ends with.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -22,6 +24,12 @@ pub struct Cluster {
     pub pg: Postgres,
     pub nats_proxy: Proxy,
     pub pg_proxy: Proxy,
+    /// Admin connections by database, reused while they stay open (the
+    /// scenarios poll checkpoints every few milliseconds).
+    admins: tokio::sync::Mutex<HashMap<String, Arc<tokio_postgres::Client>>>,
+    /// One NATS connection for every check; it reconnects by itself after
+    /// the server restarts.
+    nats_client: tokio::sync::OnceCell<async_nats::Client>,
 }
 
 impl Cluster {
@@ -37,24 +45,40 @@ impl Cluster {
             pg_proxy: Proxy::start(pg.port).await?,
             nats,
             pg,
+            admins: Default::default(),
+            nats_client: Default::default(),
         })
     }
 
     /// An admin connection, straight to the server (not through the proxy).
-    pub async fn admin(&self, database: &str) -> anyhow::Result<tokio_postgres::Client> {
+    pub async fn admin(&self, database: &str) -> anyhow::Result<Arc<tokio_postgres::Client>> {
+        let mut admins = self.admins.lock().await;
+        if let Some(client) = admins.get(database)
+            && !client.is_closed()
+        {
+            return Ok(Arc::clone(client));
+        }
         let url = self.pg.url(database);
         let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
             .await
             .with_context(|| format!("connecting to {url}"))?;
         tokio::spawn(conn);
+        let client = Arc::new(client);
+        admins.insert(database.to_string(), Arc::clone(&client));
         Ok(client)
     }
 
-    /// A NATS connection, straight to the server.
+    /// The NATS connection, straight to the server.
     pub async fn nats_client(&self) -> anyhow::Result<async_nats::Client> {
-        async_nats::connect(self.nats.url())
+        let url = self.nats.url();
+        self.nats_client
+            .get_or_try_init(|| async {
+                async_nats::connect(&url)
+                    .await
+                    .with_context(|| format!("connecting to {url}"))
+            })
             .await
-            .with_context(|| format!("connecting to {}", self.nats.url()))
+            .cloned()
     }
 
     /// A fresh stream, subject prefix and database for scenario `name`
@@ -180,13 +204,10 @@ impl Run {
     }
 
     /// Messages per entity subject (location subjects left out).
-    pub async fn entity_subjects(
-        &self,
-        cluster: &Cluster,
-    ) -> anyhow::Result<std::collections::HashMap<String, u64>> {
+    pub async fn entity_subjects(&self, cluster: &Cluster) -> anyhow::Result<HashMap<String, u64>> {
         let js = async_nats::jetstream::new(cluster.nats_client().await?);
         let stream = js.get_stream(&self.stream).await?;
-        let subjects: std::collections::HashMap<String, usize> = stream
+        let subjects: HashMap<String, usize> = stream
             .info_with_subjects(format!("{}.>", self.prefix))
             .await?
             .try_collect()
@@ -317,8 +338,8 @@ impl Run {
         replay.component.stop().await?;
         let ours = cluster.admin(&self.db).await?;
         let theirs = cluster.admin(&replay_db).await?;
-        let mut a = catalog_projector::rebuild::checksums(&ours, "public").await?;
-        let mut b = catalog_projector::rebuild::checksums(&theirs, "public").await?;
+        let mut a = catalog_projector::rebuild::checksums(&*ours, "public").await?;
+        let mut b = catalog_projector::rebuild::checksums(&*theirs, "public").await?;
         a.remove("projector_checkpoints");
         b.remove("projector_checkpoints");
         let differing: Vec<&String> = a
