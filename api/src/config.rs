@@ -38,6 +38,9 @@ pub struct ApiConfig {
     /// never refused; a watch stream counts only until it starts).
     #[serde(default = "default_max_concurrent_requests")]
     pub max_concurrent_requests: usize,
+    /// Who may call what (`crate::auth`); off by default.
+    #[serde(default)]
+    pub auth: crate::auth::AuthConfig,
 }
 
 fn default_max_concurrent_requests() -> usize {
@@ -83,6 +86,7 @@ impl Default for ApiConfig {
             request_timeout_secs: default_request_timeout_secs(),
             statement_timeout_ms: default_statement_timeout_ms(),
             max_concurrent_requests: default_max_concurrent_requests(),
+            auth: crate::auth::AuthConfig::default(),
         }
     }
 }

@@ -6,17 +6,30 @@ use catalog_proto::v1::apply_result::Outcome as PbOutcome;
 use catalog_proto::v1::ingest_service_server::IngestService;
 use tonic::{Request, Response, Status};
 
+use std::sync::Arc;
+
+use crate::auth::{Authorizer, Owned, require_owner};
 use crate::error::ApiError;
 
 /// The service implementation.
 #[derive(Clone)]
 pub struct IngestApi {
     pusher: Pusher,
+    authorizer: Option<Arc<Authorizer>>,
 }
 
 impl IngestApi {
     pub fn new(pusher: Pusher) -> Self {
-        Self { pusher }
+        Self {
+            pusher,
+            authorizer: None,
+        }
+    }
+
+    /// Applies the ownership rules of `authorizer` (`crate::auth`).
+    pub fn with_authorizer(mut self, authorizer: Arc<Authorizer>) -> Self {
+        self.authorizer = Some(authorizer);
+        self
     }
 }
 
@@ -102,6 +115,10 @@ impl IngestService for IngestApi {
         &self,
         request: Request<pb::DeleteRequest>,
     ) -> Result<Response<pb::DeleteResponse>, Status> {
+        if let Some(authorizer) = &self.authorizer {
+            let refs = &request.get_ref().entity_refs;
+            require_owner(&request, authorizer, Owned::All(refs)).await?;
+        }
         let req = request.into_inner();
         let results = self
             .pusher

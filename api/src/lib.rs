@@ -12,6 +12,7 @@
 //! parameters; field paths come from an allow-list).
 
 mod ancestry;
+pub mod auth;
 mod checkpoint;
 mod config;
 pub mod convert;

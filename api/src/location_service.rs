@@ -20,6 +20,9 @@ use std::time::Duration;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
+use std::sync::Arc;
+
+use crate::auth::{Authorizer, Owned, require_owner};
 use crate::error::ApiError;
 use crate::service::grpc_timeout;
 
@@ -45,6 +48,7 @@ pub struct LocationApi {
     publisher: Publisher,
     policy: KindPolicy,
     allow_files: bool,
+    authorizer: Option<Arc<Authorizer>>,
 }
 
 const SELECT: &str = "SELECT COALESCE(l.id, s.id), COALESCE(l.location_key, s.location_key), l.type, l.target, \
@@ -119,20 +123,76 @@ impl LocationApi {
             pool,
             log,
             policy,
+            authorizer: None,
         }
     }
 
-    async fn get(&self, id: &str) -> Result<Option<pb::Location>, ApiError> {
+    /// Applies the ownership rules of `authorizer` (`crate::auth`).
+    pub fn with_authorizer(mut self, authorizer: Arc<Authorizer>) -> Self {
+        self.authorizer = Some(authorizer);
+        self
+    }
+
+    /// The key of the location with `id`, if it is known.
+    async fn key_of(&self, id: &str) -> Result<Option<String>, ApiError> {
+        Ok(self.row(id).await?.map(|r| r.get(1)))
+    }
+
+    /// Ownership of the location `id` (or `key`), when the caller's scope
+    /// does not suffice; an unknown location is left to the call to report.
+    async fn require_location_owner<T>(
+        &self,
+        request: &Request<T>,
+        id: &str,
+        key: Option<&str>,
+        all: bool,
+    ) -> Result<(), Status> {
+        let Some(authorizer) = &self.authorizer else {
+            return Ok(());
+        };
+        if !authorizer.enabled()
+            || request
+                .extensions()
+                .get::<crate::auth::Access>()
+                .is_some_and(|a| a.granted)
+        {
+            return Ok(());
+        }
+        let key = match key {
+            Some(k) => {
+                let cwd = std::env::current_dir().unwrap_or_default();
+                LocationSpec::parse_key(k, &cwd)
+                    .map_err(|e| ApiError::InvalidArgument(format!("location_key: {e}")))?
+                    .key()
+            }
+            None => match self.key_of(id).await? {
+                Some(k) => k,
+                None => return Err(ApiError::NotFound(format!("no location {id}")).into()),
+            },
+        };
+        let what = if all {
+            Owned::AllOfLocation(&key)
+        } else {
+            Owned::AnyOfLocation(&key)
+        };
+        require_owner(request, authorizer, what).await
+    }
+
+    /// The row of the location with `id`.
+    async fn row(&self, id: &str) -> Result<Option<tokio_postgres::Row>, ApiError> {
         let uuid = Uuid::parse_str(id)
             .map_err(|_| ApiError::InvalidArgument(format!("id {id:?} is not a location id")))?;
         let client = self.pool.get().await?;
-        let row = client
+        Ok(client
             .query_opt(
                 &format!("{SELECT} WHERE COALESCE(l.id, s.id) = $1"),
                 &[&uuid],
             )
-            .await?;
-        Ok(row.as_ref().map(row_to_location))
+            .await?)
+    }
+
+    async fn get(&self, id: &str) -> Result<Option<pb::Location>, ApiError> {
+        Ok(self.row(id).await?.as_ref().map(row_to_location))
     }
 
     /// The last registration event of a location: its sequence and, when it
@@ -426,6 +486,9 @@ impl LocationService for LocationApi {
         &self,
         request: Request<pb::UnregisterLocationRequest>,
     ) -> Result<Response<pb::UnregisterLocationResponse>, Status> {
+        let key = Some(request.get_ref().location_key.as_str()).filter(|k| !k.is_empty());
+        self.require_location_owner(&request, &request.get_ref().id, key, true)
+            .await?;
         let req = request.into_inner();
         if req.location_key.is_empty() {
             self.unregister(&req.id).await?;
@@ -454,6 +517,8 @@ impl LocationService for LocationApi {
         request: Request<pb::RefreshLocationRequest>,
     ) -> Result<Response<pb::RefreshResponse>, Status> {
         let wait = refresh_wait(&request, request.get_ref().wait);
+        self.require_location_owner(&request, &request.get_ref().id, None, false)
+            .await?;
         let req = request.into_inner();
         Ok(Response::new(self.refresh(&req.id, None, wait).await?))
     }
@@ -463,6 +528,10 @@ impl LocationService for LocationApi {
         request: Request<pb::RefreshEntityRequest>,
     ) -> Result<Response<pb::RefreshResponse>, Status> {
         let wait = refresh_wait(&request, request.get_ref().wait);
+        if let Some(authorizer) = &self.authorizer {
+            let refs = std::slice::from_ref(&request.get_ref().entity_ref);
+            require_owner(&request, authorizer, Owned::All(refs)).await?;
+        }
         let req = request.into_inner();
         let id = self.origin_of(&req.entity_ref).await?;
         Ok(Response::new(

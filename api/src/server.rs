@@ -73,6 +73,8 @@ pub enum ServerError {
     Reflection(String),
     #[error("gRPC server: {0}")]
     Serve(String),
+    #[error(transparent)]
+    Auth(#[from] crate::auth::AuthConfigError),
 }
 
 /// The gRPC API server.
@@ -117,6 +119,19 @@ impl ApiServer {
         listener: TcpListener,
         shutdown: CancellationToken,
     ) -> Result<(), ServerError> {
+        let authorizer = std::sync::Arc::new(
+            crate::auth::Authorizer::new(&self.config.auth, self.pool.clone()).await?,
+        );
+        if authorizer.enabled() {
+            tracing::info!(
+                anonymous_read = self.config.auth.anonymous_read,
+                tokens = self.config.auth.tokens.len(),
+                jwt = self.config.auth.jwt.is_some(),
+                "calls are authenticated"
+            );
+        } else {
+            tracing::warn!("api.auth.enabled is false: every caller may read and write");
+        }
         let (health, health_service) = tonic_health::server::health_reporter();
         // Pushing needs only NATS; reading needs the read model's schema,
         // which the projector (or `catalog migrate`) creates: until it
@@ -185,20 +200,25 @@ impl ApiServer {
         let policy = KindPolicy {
             extra_kinds: self.config.extra_kinds.clone(),
         };
-        let locations = LocationServiceServer::new(LocationApi::new(
-            self.pool.clone(),
-            self.log.clone(),
-            policy.clone(),
-            self.config.allow_file_locations,
-        ))
+        let locations = LocationServiceServer::new(
+            LocationApi::new(
+                self.pool.clone(),
+                self.log.clone(),
+                policy.clone(),
+                self.config.allow_file_locations,
+            )
+            .with_authorizer(authorizer.clone()),
+        )
         .max_decoding_message_size(MAX_REQUEST_BYTES)
         .max_encoding_message_size(MAX_RESPONSE_BYTES);
-        let ingest = IngestServiceServer::new(IngestApi::new(Pusher::new(self.log, policy)))
-            .accept_compressed(CompressionEncoding::Gzip)
-            .accept_compressed(CompressionEncoding::Zstd)
-            .send_compressed(CompressionEncoding::Gzip)
-            .max_decoding_message_size(MAX_APPLY_BYTES)
-            .max_encoding_message_size(MAX_RESPONSE_BYTES);
+        let ingest = IngestServiceServer::new(
+            IngestApi::new(Pusher::new(self.log, policy)).with_authorizer(authorizer.clone()),
+        )
+        .accept_compressed(CompressionEncoding::Gzip)
+        .accept_compressed(CompressionEncoding::Zstd)
+        .send_compressed(CompressionEncoding::Gzip)
+        .max_decoding_message_size(MAX_APPLY_BYTES)
+        .max_encoding_message_size(MAX_RESPONSE_BYTES);
         if let Ok(addr) = listener.local_addr() {
             tracing::info!(%addr, "gRPC API listening");
         }
@@ -216,6 +236,7 @@ impl ApiServer {
             .layer(crate::shed::ShedLayer::new(
                 self.config.max_concurrent_requests,
             ))
+            .layer(crate::auth::AuthLayer::new(authorizer))
             .add_service(health_service)
             .add_service(reflection)
             .add_service(reflection_v1alpha)

@@ -142,6 +142,16 @@ impl Pipeline {
         projector: ProjectorConfig,
         bridge: impl FnOnce(&mut UiBridgeConfig),
     ) -> Self {
+        Self::start_full(projector, |_| {}, bridge).await
+    }
+
+    /// Like [`Pipeline::start_custom`], with the API's settings adjusted by
+    /// `api` too.
+    pub async fn start_full(
+        projector: ProjectorConfig,
+        api: impl FnOnce(&mut ApiConfig),
+        bridge: impl FnOnce(&mut UiBridgeConfig),
+    ) -> Self {
         let env = TestEnv::new().await;
         let log = connect_log(&env).await;
         let pool = migrated_pool(&env).await;
@@ -157,18 +167,16 @@ impl Pipeline {
         }));
         tasks.push(projector.handle);
 
-        let api = ApiServer::new(
-            ApiConfig {
-                listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-                page_token_secret: "test-secret".into(),
-                extra_kinds: Vec::new(),
-                // The tests register temporary directories.
-                allow_file_locations: true,
-                ..ApiConfig::default()
-            },
-            pool.clone(),
-            log.clone(),
-        );
+        let mut api_config = ApiConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            page_token_secret: "test-secret".into(),
+            extra_kinds: Vec::new(),
+            // The tests register temporary directories.
+            allow_file_locations: true,
+            ..ApiConfig::default()
+        };
+        api(&mut api_config);
+        let api = ApiServer::new(api_config, pool.clone(), log.clone());
         let listener = api.bind().await.unwrap_or_else(|e| panic!("{e}"));
         let api_addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
         let token = shutdown.clone();

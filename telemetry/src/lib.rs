@@ -14,6 +14,8 @@ mod init;
 mod json;
 pub mod layer;
 pub mod propagation;
+mod secret;
 
 pub use config::{LogFormat, TelemetryConfig};
 pub use init::{Telemetry, init, init_logs};
+pub use secret::Secret;

@@ -28,6 +28,24 @@ pub struct UiBridgeConfig {
     /// starts).
     #[serde(default = "default_max_concurrent_requests")]
     pub max_concurrent_requests: usize,
+    /// Cross-origin access to the bridge's APIs.
+    #[serde(default)]
+    pub cors: CorsConfig,
+    /// Origins besides the bridge's own that pages may load scripts,
+    /// styles, images and data from (the Content-Security-Policy), for
+    /// plugins that use them.
+    #[serde(default)]
+    pub csp_origins: Vec<String>,
+}
+
+/// `ui_bridge.cors`: by default no other origin may call the bridge.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CorsConfig {
+    /// Origins (`https://portal.example.com`) whose pages may call the
+    /// bridge's APIs with a bearer token; never `*`, never with cookies.
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
 }
 
 fn default_max_concurrent_requests() -> usize {
@@ -50,6 +68,8 @@ impl Default for UiBridgeConfig {
             auth: crate::auth::AuthConfig::default(),
             plugins: None,
             max_concurrent_requests: default_max_concurrent_requests(),
+            cors: CorsConfig::default(),
+            csp_origins: Vec::new(),
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod assets;
 pub mod auth;
 mod config;
 pub mod convert;
+pub mod headers;
 pub mod metrics;
 pub mod plugins;
 pub mod proxy;
@@ -20,5 +21,5 @@ pub mod rest;
 pub mod routes;
 mod shed;
 
-pub use config::UiBridgeConfig;
+pub use config::{CorsConfig, UiBridgeConfig};
 pub use routes::{BridgeError, UiBridge};

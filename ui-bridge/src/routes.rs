@@ -32,6 +32,10 @@ pub enum BridgeError {
     Plugin(#[from] PluginError),
     #[error("ui_bridge.proxy: {0}")]
     Proxy(#[from] crate::proxy::ProxyConfigError),
+    #[error(transparent)]
+    Auth(#[from] crate::auth::AuthConfigError),
+    #[error("ui_bridge.{field}: {value:?} is not an origin (scheme://host[:port], no path, not *)")]
+    Origin { field: &'static str, value: String },
     #[error("binding UI bridge to {addr}: {source}")]
     Bind {
         addr: std::net::SocketAddr,
@@ -42,8 +46,9 @@ pub enum BridgeError {
     Serve(String),
 }
 
-/// The channel to the API: calls carry the caller's trace context.
-pub type ApiChannel = catalog_telemetry::layer::ClientTrace<Channel>;
+/// The channel to the API: calls carry the caller's trace context and
+/// credentials (`crate::auth::ApiCredentialsLayer`).
+pub type ApiChannel = catalog_telemetry::layer::ClientTrace<auth::ApiCredentials<Channel>>;
 
 /// A server span per request, continuing the trace of a caller that sends
 /// a `traceparent` (a gateway, another service).
@@ -98,8 +103,21 @@ impl UiBridge {
         // Calls to the API carry the trace of the request that made them.
         let channel = tower::Layer::layer(
             &catalog_telemetry::layer::ClientTraceLayer,
-            endpoint.connect_lazy(),
+            tower::Layer::layer(&auth::ApiCredentialsLayer, endpoint.connect_lazy()),
         );
+        for (field, list) in [
+            ("cors.allowed_origins", &config.cors.allowed_origins),
+            ("csp_origins", &config.csp_origins),
+        ] {
+            for value in list {
+                if !is_origin(value) {
+                    return Err(BridgeError::Origin {
+                        field,
+                        value: value.clone(),
+                    });
+                }
+            }
+        }
         let state = AppState {
             catalog: CatalogServiceClient::new(channel.clone())
                 .max_decoding_message_size(MAX_RESPONSE_BYTES),
@@ -120,7 +138,7 @@ impl UiBridge {
             slots: crate::shed::Slots::new(config.max_concurrent_requests),
             metrics: None,
             endpoints,
-            auth: Auth::new(&config.auth),
+            auth: Auth::new(&config.auth, &config.cors.allowed_origins)?,
             plugins: Arc::new(plugins),
             config,
             state,
@@ -228,12 +246,23 @@ impl UiBridge {
             )),
             None => router,
         };
-        router
+        let router = router
             .layer(axum::middleware::from_fn_with_state(
                 self.slots.clone(),
                 crate::shed::shed,
             ))
-            .layer(TraceLayer::new_for_http().make_span_with(request_span))
+            .layer(axum::middleware::from_fn_with_state(
+                Arc::new(crate::headers::SecurityHeaders::new(
+                    &self.config.csp_origins,
+                )),
+                crate::headers::set,
+            ));
+        let router = if self.config.cors.allowed_origins.is_empty() {
+            router
+        } else {
+            router.layer(crate::headers::cors(&self.config.cors.allowed_origins))
+        };
+        router.layer(TraceLayer::new_for_http().make_span_with(request_span))
     }
 
     /// Serves on `listener` until `shutdown` is cancelled.
@@ -246,14 +275,32 @@ impl UiBridge {
             tracing::info!(%addr, "UI bridge listening");
         }
         let stopping = self.state.stopping.clone();
-        axum::serve(listener, self.router())
-            .with_graceful_shutdown(async move {
-                shutdown.cancelled().await;
-                stopping.cancel();
-            })
-            .await
-            .map_err(|e| BridgeError::Serve(e.to_string()))
+        // The peer's address decides whether a trusted proxy's identity
+        // header is believed.
+        axum::serve(
+            listener,
+            self.router()
+                .into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            shutdown.cancelled().await;
+            stopping.cancel();
+        })
+        .await
+        .map_err(|e| BridgeError::Serve(e.to_string()))
     }
+}
+
+/// `scheme://host[:port]` and nothing else.
+fn is_origin(value: &str) -> bool {
+    url::Url::parse(value).is_ok_and(|u| {
+        matches!(u.scheme(), "http" | "https")
+            && u.host_str().is_some()
+            && u.path() == "/"
+            && !value.ends_with('/')
+            && u.query().is_none()
+            && u.username().is_empty()
+    })
 }
 
 async fn index() -> Response {

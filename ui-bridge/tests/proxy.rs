@@ -113,6 +113,8 @@ fn alice() -> Option<Identity> {
     Some(Identity {
         user_entity_ref: "user:default/alice".into(),
         token: Some("alice-token".into()),
+        verified: true,
+        ambient: false,
     })
 }
 

@@ -18,7 +18,9 @@ export class ApiError extends Error {
 }
 
 async function request(url, { method = 'GET', body, signal } = {}) {
-  const headers = { Accept: 'application/json' };
+  // X-Catalog-Request: the bridge refuses a state-changing request from a
+  // signed-in browser without it (CSRF protection; other origins cannot send it).
+  const headers = { Accept: 'application/json', 'X-Catalog-Request': '1' };
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   const res = await fetch(url, {
     method,

@@ -21,6 +21,9 @@ function build(el, attrs, children) {
     if (value === null || value === undefined || value === false) continue;
     if (key === 'on') {
       for (const [type, fn] of Object.entries(value)) el.addEventListener(type, fn);
+    } else if (key === 'style') {
+      // Through the CSSOM: the Content-Security-Policy refuses style attributes.
+      el.style.cssText = String(value);
     } else {
       el.setAttribute(key, value === true ? '' : String(value));
     }

@@ -39,7 +39,10 @@ function pluginProxy(plugin) {
       if (!isProxyPath(p)) {
         return Promise.reject(new Error(`plugin ${plugin.id}: proxy path must start with "/" and have no dot segments: ${p}`));
       }
-      return fetch(`/api/proxy/${encodeURIComponent(endpoint)}${p}`, { credentials: 'same-origin', ...init });
+      // The bridge asks state-changing requests for X-Catalog-Request (CSRF).
+      const headers = new Headers(init.headers);
+      headers.set('X-Catalog-Request', '1');
+      return fetch(`/api/proxy/${encodeURIComponent(endpoint)}${p}`, { credentials: 'same-origin', ...init, headers });
     },
   });
 }

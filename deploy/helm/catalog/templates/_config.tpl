@@ -74,8 +74,15 @@ ui_bridge:
   {{- $b := deepCopy (.Values.uiBridge.config | default dict) }}
   {{- $_ := set $b "listen" "0.0.0.0:7007" }}
   {{- $_ := set $b "api_url" (include "catalog.apiUrl" .) }}
+  {{- $auth := deepCopy ($b.auth | default dict) }}
   {{- if .Values.uiBridge.sessionSecret.existingSecret }}
-  {{- $_ := set $b "auth" (dict "session_secret" "${CATALOG_SESSION_SECRET}") }}
+  {{- $_ := set $auth "session_secret" "${CATALOG_SESSION_SECRET}" }}
+  {{- end }}
+  {{- if .Values.uiBridge.apiToken.existingSecret }}
+  {{- $_ := set $auth "api_token" "${CATALOG_UI_BRIDGE_API_TOKEN}" }}
+  {{- end }}
+  {{- if $auth }}
+  {{- $_ := set $b "auth" $auth }}
   {{- end }}
   {{- toYaml $b | nindent 2 }}
 metrics:
