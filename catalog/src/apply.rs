@@ -23,6 +23,8 @@ pub struct ApplyArgs {
     pub paths: Vec<String>,
     pub source: String,
     pub api: String,
+    /// Sent as `authorization: Bearer <token>`.
+    pub token: Option<String>,
     pub dry_run: bool,
     pub extra_kinds: Vec<String>,
 }
@@ -78,15 +80,29 @@ pub async fn apply(args: ApplyArgs) -> anyhow::Result<bool> {
     );
     let mut counts: BTreeMap<&'static str, usize> = BTreeMap::new();
     let mut ok = local_problems.is_empty();
+    let authorization = match &args.token {
+        Some(t) => {
+            let mut v: tonic::metadata::MetadataValue<_> = format!("Bearer {t}")
+                .parse()
+                .map_err(|_| anyhow::anyhow!("the API token cannot be sent in a header"))?;
+            v.set_sensitive(true);
+            Some(v)
+        }
+        None => None,
+    };
     for chunk in descriptors.chunks(BATCH) {
+        let mut request = tonic::Request::new(pb::ApplyRequest {
+            source: args.source.clone(),
+            descriptors: chunk.to_vec(),
+            dry_run: args.dry_run,
+        });
+        if let Some(a) = &authorization {
+            request.metadata_mut().insert("authorization", a.clone());
+        }
         let response = client
-            .apply(pb::ApplyRequest {
-                source: args.source.clone(),
-                descriptors: chunk.to_vec(),
-                dry_run: args.dry_run,
-            })
+            .apply(request)
             .await
-            .map_err(|s| anyhow::anyhow!("Apply failed: {}", s.message()))?
+            .map_err(|s| anyhow::anyhow!("Apply failed ({:?}): {}", s.code(), s.message()))?
             .into_inner();
         for r in response.results {
             let (label, changed, failed) = match r.outcome() {

@@ -85,6 +85,10 @@ enum Command {
             default_value = "http://127.0.0.1:50051"
         )]
         api: String,
+        /// Bearer token for the API (a token with catalog.write, or a JWT),
+        /// when it authenticates calls.
+        #[arg(long, env = "CATALOG_API_TOKEN", hide_env_values = true)]
+        token: Option<String>,
         /// Report what would change without publishing.
         #[arg(long)]
         dry_run: bool,
@@ -155,6 +159,7 @@ async fn main() -> anyhow::Result<()> {
         paths,
         source,
         api,
+        token,
         dry_run,
         extra_kinds,
     } = &cli.command
@@ -163,6 +168,7 @@ async fn main() -> anyhow::Result<()> {
             paths: paths.clone(),
             source: source.clone(),
             api: api.clone(),
+            token: token.clone(),
             dry_run: *dry_run,
             extra_kinds: extra_kinds.clone(),
         })

@@ -246,6 +246,38 @@ async fn no_secret_reaches_logs_metrics_errors_or_the_ui() {
         ))
         .await;
     seen.push_str(&format!("== grpc list: {r:?}\n"));
+    // The CLI pushes with a token from its environment, and is refused without.
+    let pushed = dir.path().join("pushed");
+    std::fs::create_dir(&pushed).unwrap();
+    std::fs::write(
+        pushed.join("catalog-info.yaml"),
+        "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata: {name: pushed}\n\
+         spec: {type: service, lifecycle: production, owner: team-a}\n",
+    )
+    .unwrap();
+    for token in [None, Some(WRITER_TOKEN)] {
+        let mut cli = tokio::process::Command::new(env!("CARGO_BIN_EXE_catalog"));
+        cli.args(["apply", "--dry-run", "--source", "quiet-cli", "-f"])
+            .arg(&pushed)
+            .env("CATALOG_API_URL", format!("http://127.0.0.1:{api_port}"))
+            .env_remove("CATALOG_API_TOKEN");
+        if let Some(t) = token {
+            cli.env("CATALOG_API_TOKEN", t);
+        }
+        let out = cli.output().await.unwrap();
+        let text = format!(
+            "== cli apply (token: {}): {}\n{}\n{}\n",
+            token.is_some(),
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(out.status.success(), token.is_some(), "{text}");
+        if token.is_none() {
+            assert!(text.contains("Unauthenticated"), "{text}");
+        }
+        seen.push_str(&text);
+    }
     let metrics = reqwest::get(format!("http://127.0.0.1:{metrics_port}/metrics"))
         .await
         .unwrap()
