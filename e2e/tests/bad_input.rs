@@ -538,3 +538,208 @@ async fn bad_input_is_refused_clearly_and_changes_nothing() {
     );
     p.stop().await;
 }
+
+/// Whether the statuses and text of the answers are what a case expects.
+type Check = dyn Fn(&[u16], &str) -> bool;
+
+/// Sends `request` as raw bytes and reads what comes back until the server
+/// closes the connection (or 20 s pass): the responses' status codes, in
+/// order, and the text.
+async fn raw(addr: std::net::SocketAddr, request: &[u8]) -> (Vec<u16>, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    // The server may refuse before reading it all.
+    let _ = stream.write_all(request).await;
+    let mut buf = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(20), stream.read_to_end(&mut buf)).await;
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let statuses = text
+        .match_indices("HTTP/1.1 ")
+        .filter_map(|(i, _)| text[i + 9..].get(..3)?.parse().ok())
+        .collect();
+    (statuses, text)
+}
+
+/// The bridge under hostile HTTP: each request is refused (or answered
+/// without harm), nothing is written, and the bridge keeps serving.
+#[tokio::test]
+async fn hostile_http_is_refused_and_the_bridge_keeps_serving() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // A third party behind the proxy, counting what reaches it.
+    let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let target = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let target_addr = target.local_addr().unwrap();
+    {
+        let hits = hits.clone();
+        tokio::spawn(async move {
+            let app = axum::Router::new().fallback(move || {
+                hits.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                async { "target" }
+            });
+            axum::serve(target, app).await
+        });
+    }
+    let p = Pipeline::start_custom(catalog_e2e::test_projector_config(), |bridge| {
+        bridge.header_read_timeout_secs = 1;
+        bridge.proxy = serde_json::from_value(serde_json::json!({
+            "endpoints": {"/ci": {"target": format!("http://{target_addr}/base"), "credentials": "dangerously-allow-unauthenticated"}}
+        }))
+        .unwrap();
+    })
+    .await;
+    let addr = p.bridge_addr;
+    let host = format!("Host: {addr}\r\n");
+    let before = read_model(&p).await;
+    let mut failures = Vec::new();
+    let mut cases = 0;
+    let big_header = format!("X-Big: {}\r\n", "a".repeat(100 << 10));
+    let many_headers: String = (0..300).map(|i| format!("X-H{i}: v\r\n")).collect();
+    let long_path = format!(
+        "/api/catalog/entities/by-name/component/default/{}",
+        "a".repeat(100 << 10)
+    );
+    let http_cases: Vec<(&str, Vec<u8>, &Check)> = vec![
+        (
+            "CONNECT request",
+            format!("CONNECT 127.0.0.1:22 HTTP/1.1\r\n{host}\r\n").into_bytes(),
+            &|s, _| !s.is_empty() && s.iter().all(|c| (400..500).contains(c)),
+        ),
+        (
+            "absolute-form request to the proxy",
+            format!("GET http://evil.example/api/proxy/ci/x HTTP/1.1\r\n{host}Connection: close\r\n\r\n").into_bytes(),
+            &|s, _| s == [400],
+        ),
+        (
+            "encoded slash and dot segments in a proxy path",
+            format!("GET /api/proxy/ci/..%2f..%2fsecret HTTP/1.1\r\n{host}Connection: close\r\n\r\n").into_bytes(),
+            &|s, _| s == [400],
+        ),
+        (
+            "Transfer-Encoding with Content-Length (request smuggling)",
+            format!(
+                "POST /api/catalog/entities/by-refs HTTP/1.1\r\n{host}Content-Type: application/json\r\n\
+                 Content-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n\
+                 GET /api/proxy/ci/smuggled HTTP/1.1\r\n{host}\r\n"
+            )
+            .into_bytes(),
+            // One answer at most, and the hidden request never runs.
+            &|s, _| s.len() <= 1,
+        ),
+        (
+            "two Content-Length headers that disagree",
+            format!(
+                "POST /api/catalog/entities/by-refs HTTP/1.1\r\n{host}Content-Type: application/json\r\n\
+                 Content-Length: 2\r\nContent-Length: 40\r\n\r\n{{}}"
+            )
+            .into_bytes(),
+            &|s, _| s == [400],
+        ),
+        (
+            "a 100 KiB header",
+            format!("GET /healthz HTTP/1.1\r\n{host}{big_header}Connection: close\r\n\r\n").into_bytes(),
+            &|s, _| s.iter().all(|c| *c == 431 || *c == 400),
+        ),
+        (
+            "300 headers",
+            format!("GET /healthz HTTP/1.1\r\n{host}{many_headers}Connection: close\r\n\r\n").into_bytes(),
+            &|s, _| s.iter().all(|c| *c == 431 || *c == 400),
+        ),
+        (
+            "a 100 KiB URL",
+            format!("GET {long_path} HTTP/1.1\r\n{host}Connection: close\r\n\r\n").into_bytes(),
+            &|s, _| s.iter().all(|c| matches!(c, 400 | 414 | 431)),
+        ),
+        (
+            "a garbage request line",
+            b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03 not http\r\n\r\n".to_vec(),
+            &|s, _| s.iter().all(|c| *c == 400),
+        ),
+        (
+            "a 20 MiB JSON body",
+            {
+                let body = format!("{{\"entityRefs\": [\"{}\"]}}", "a".repeat(20 << 20));
+                format!(
+                    "POST /api/catalog/entities/by-refs HTTP/1.1\r\n{host}Content-Type: application/json\r\n\
+                     Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                )
+                .into_bytes()
+            },
+            &|s, t| s == [413] && t.contains("length limit"),
+        ),
+        (
+            "a cross-origin state change from a foreign page",
+            format!(
+                "POST /api/catalog/refresh HTTP/1.1\r\n{host}Origin: https://evil.example\r\n\
+                 Content-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{{}}"
+            )
+            .into_bytes(),
+            &|s, t| s == [403] && t.contains("evil.example"),
+        ),
+        (
+            "a CORS preflight from a foreign origin",
+            format!(
+                "OPTIONS /api/catalog/entities HTTP/1.1\r\n{host}Origin: https://evil.example\r\n\
+                 Access-Control-Request-Method: DELETE\r\nConnection: close\r\n\r\n"
+            )
+            .into_bytes(),
+            &|_, t| !t.to_ascii_lowercase().contains("access-control-allow-origin"),
+        ),
+    ];
+    for (case, request, ok) in &http_cases {
+        cases += 1;
+        let (statuses, text) = raw(addr, request).await;
+        let head = text
+            .lines()
+            .next()
+            .unwrap_or("(connection closed)")
+            .to_string();
+        if ok(&statuses, &text) {
+            println!("http | {case} | {head}");
+        } else {
+            failures.push(format!(
+                "http, {case}: {statuses:?} {}",
+                text.chars().take(300).collect::<String>()
+            ));
+        }
+    }
+    // A slow client that never finishes its headers is disconnected.
+    cases += 1;
+    let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
+    slow.write_all(format!("GET /healthz HTTP/1.1\r\n{host}X-Slow: ").as_bytes())
+        .await
+        .unwrap();
+    let mut buf = Vec::new();
+    match tokio::time::timeout(Duration::from_secs(20), slow.read_to_end(&mut buf)).await {
+        Ok(_) => println!(
+            "http | a client that never finishes its headers | disconnected {}",
+            String::from_utf8_lossy(&buf).lines().next().unwrap_or("")
+        ),
+        Err(_) => failures.push("http, slow client: still connected after 20 s".into()),
+    }
+    // Nothing reached the third party, nothing was written, and the bridge
+    // still serves.
+    if hits.load(std::sync::atomic::Ordering::SeqCst) != 0 {
+        failures.push("http: a request reached the proxy's target".into());
+    }
+    let healthy = reqwest::get(format!("http://{addr}/healthz"))
+        .await
+        .unwrap();
+    if !healthy.status().is_success() {
+        failures.push(format!(
+            "http: the bridge no longer serves: {}",
+            healthy.status()
+        ));
+    }
+    if read_model(&p).await != before {
+        failures.push("http: the read model changed".into());
+    }
+    println!("{cases} hostile HTTP cases");
+    assert!(
+        failures.is_empty(),
+        "{} of {cases} cases did not hold:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    p.stop().await;
+}

@@ -604,7 +604,7 @@ pub async fn sign_in(
             "guest sign-in is disabled (ui_bridge.auth.guest_sign_in); sign in through the identity proxy or send a bearer token",
         ));
     }
-    let Json(body) = body.map_err(|e| req.bad_request(format!("invalid body: {e}")))?;
+    let Json(body) = body.map_err(|e| req.invalid_body(&e))?;
     let user: catalog_model::EntityRef = body
         .user_entity_ref
         .parse()

@@ -28,6 +28,11 @@ pub struct UiBridgeConfig {
     /// starts).
     #[serde(default = "default_max_concurrent_requests")]
     pub max_concurrent_requests: usize,
+    /// Longest a client may take to send a request's headers, in seconds;
+    /// the connection is closed after that (slow clients cannot hold
+    /// connections open).
+    #[serde(default = "default_header_read_timeout_secs")]
+    pub header_read_timeout_secs: u64,
     /// Cross-origin access to the bridge's APIs.
     #[serde(default)]
     pub cors: CorsConfig,
@@ -46,6 +51,10 @@ pub struct CorsConfig {
     /// bridge's APIs with a bearer token; never `*`, never with cookies.
     #[serde(default)]
     pub allowed_origins: Vec<String>,
+}
+
+fn default_header_read_timeout_secs() -> u64 {
+    10
 }
 
 fn default_max_concurrent_requests() -> usize {
@@ -68,6 +77,7 @@ impl Default for UiBridgeConfig {
             auth: crate::auth::AuthConfig::default(),
             plugins: None,
             max_concurrent_requests: default_max_concurrent_requests(),
+            header_read_timeout_secs: default_header_read_timeout_secs(),
             cors: CorsConfig::default(),
             csp_origins: Vec::new(),
         }

@@ -3,7 +3,9 @@
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::Path;
+use std::time::Duration;
+
+use axum::extract::{ConnectInfo, Path};
 use axum::response::Response;
 use axum::routing::{get, post};
 use catalog_proto::v1::catalog_service_client::CatalogServiceClient;
@@ -19,6 +21,10 @@ use crate::auth::{self, Auth};
 use crate::config::UiBridgeConfig;
 use crate::plugins::{self, Plugin, PluginError};
 use crate::rest::{entities, extras, locations};
+
+/// Largest request header block accepted (HTTP/1 and HTTP/2); beyond it
+/// the request is refused (431) or the connection closed.
+const MAX_HEADER_BYTES: usize = 64 << 10;
 
 /// Largest gRPC response accepted from the API (a page of large entities).
 const MAX_RESPONSE_BYTES: usize = 256 << 20;
@@ -275,19 +281,62 @@ impl UiBridge {
             tracing::info!(%addr, "UI bridge listening");
         }
         let stopping = self.state.stopping.clone();
-        // The peer's address decides whether a trusted proxy's identity
-        // header is believed.
-        axum::serve(
-            listener,
-            self.router()
-                .into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
-            shutdown.cancelled().await;
-            stopping.cancel();
-        })
-        .await
-        .map_err(|e| BridgeError::Serve(e.to_string()))
+        let router = self.router();
+        // hyper's own server rather than `axum::serve`, for what that lacks:
+        // a deadline on a request's headers (a slow client cannot hold a
+        // connection open) and the largest header block.
+        let mut builder =
+            hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+        builder
+            .http1()
+            .timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(Duration::from_secs(
+                self.config.header_read_timeout_secs.max(1),
+            ))
+            .max_buf_size(MAX_HEADER_BYTES);
+        builder
+            .http2()
+            .timer(hyper_util::rt::TokioTimer::new())
+            .max_header_list_size(MAX_HEADER_BYTES as u32);
+        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        loop {
+            let (stream, peer) = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        // Out of file descriptors and the like: wait, go on.
+                        tracing::warn!(error = %e, "accepting a connection");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                },
+                () = shutdown.cancelled() => break,
+            };
+            let _ = stream.set_nodelay(true);
+            // The peer's address decides whether a trusted proxy's identity
+            // header is believed.
+            let service = tower::ServiceExt::map_request(
+                router.clone(),
+                move |mut request: axum::http::Request<hyper::body::Incoming>| {
+                    request.extensions_mut().insert(ConnectInfo(peer));
+                    request.map(axum::body::Body::new)
+                },
+            );
+            let service = hyper_util::service::TowerToHyperService::new(service);
+            let connection = builder
+                .serve_connection_with_upgrades(hyper_util::rt::TokioIo::new(stream), service)
+                .into_owned();
+            let connection = graceful.watch(connection);
+            tokio::spawn(async move {
+                if let Err(e) = connection.await {
+                    tracing::debug!(error = %e, %peer, "connection ended");
+                }
+            });
+        }
+        // Long-lived responses (event streams) end now; the others finish.
+        stopping.cancel();
+        graceful.shutdown().await;
+        Ok(())
     }
 }
 

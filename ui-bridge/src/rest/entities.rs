@@ -324,7 +324,7 @@ pub async fn by_refs(
     req: Req,
     body: Result<Json<ByRefsBody>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<Value>, RestError> {
-    let Json(body) = body.map_err(|e| req.bad_request(format!("invalid body: {e}")))?;
+    let Json(body) = body.map_err(|e| req.invalid_body(&e))?;
     let items = batch_get(&state, &req, &body.entity_refs, body.fields).await?;
     Ok(Json(json!({ "items": items })))
 }
@@ -674,7 +674,7 @@ pub async fn query_post(
     req: Req,
     body: Result<Json<QueryBody>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<Value>, RestError> {
-    let Json(body) = body.map_err(|e| req.bad_request(format!("invalid body: {e}")))?;
+    let Json(body) = body.map_err(|e| req.invalid_body(&e))?;
     let limit = match body.limit {
         Some(l) => parse_limit(&req, "limit", &l.to_string())?,
         None => DEFAULT_QUERY_LIMIT,
@@ -791,7 +791,7 @@ pub async fn facets_post(
     req: Req,
     body: Result<Json<FacetsBody>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<Value>, RestError> {
-    let Json(body) = body.map_err(|e| req.bad_request(format!("invalid body: {e}")))?;
+    let Json(body) = body.map_err(|e| req.invalid_body(&e))?;
     let filter = predicate_filter(&req, body.query.as_ref())?;
     facets(&state, &req, body.facets, filter).await
 }

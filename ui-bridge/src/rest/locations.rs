@@ -126,7 +126,7 @@ pub async fn create(
     RawQuery(query): RawQuery,
     body: JsonBody<CreateBody>,
 ) -> Result<Response, RestError> {
-    let Json(body) = body.map_err(|e| req.bad_request(format!("invalid body: {e}")))?;
+    let Json(body) = body.map_err(|e| req.invalid_body(&e))?;
     let dry_run = query_pairs(query)
         .iter()
         .any(|(k, v)| k == "dryRun" && v == "true");
@@ -215,7 +215,7 @@ pub async fn query(
     req: Req,
     body: JsonBody<LocationQueryBody>,
 ) -> Result<Json<Value>, RestError> {
-    let Json(body) = body.map_err(|e| req.bad_request(format!("invalid body: {e}")))?;
+    let Json(body) = body.map_err(|e| req.invalid_body(&e))?;
     let limit = body.limit.unwrap_or(20).clamp(1, 1000);
     let offset: usize = match &body.cursor {
         None => 0,
@@ -267,7 +267,7 @@ pub async fn refresh(
     req: Req,
     body: JsonBody<RefreshBody>,
 ) -> Result<StatusCode, RestError> {
-    let Json(body) = body.map_err(|e| req.bad_request(format!("invalid body: {e}")))?;
+    let Json(body) = body.map_err(|e| req.invalid_body(&e))?;
     state
         .locations
         .clone()
@@ -294,7 +294,7 @@ pub async fn validate(
     req: Req,
     body: JsonBody<ValidateBody>,
 ) -> Result<Response, RestError> {
-    let Json(body) = body.map_err(|e| req.bad_request(format!("invalid body: {e}")))?;
+    let Json(body) = body.map_err(|e| req.invalid_body(&e))?;
     if let Some(location) = &body.location
         && !location.starts_with("url:")
     {
@@ -349,7 +349,7 @@ pub async fn analyze(
     req: Req,
     body: JsonBody<AnalyzeBody>,
 ) -> Result<Json<Value>, RestError> {
-    let Json(body) = body.map_err(|e| req.bad_request(format!("invalid body: {e}")))?;
+    let Json(body) = body.map_err(|e| req.invalid_body(&e))?;
     let kind = body.location.r#type.unwrap_or_else(|| "url".into());
     let dry = state
         .locations

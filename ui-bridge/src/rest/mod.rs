@@ -96,6 +96,16 @@ impl Req {
         self.error(StatusCode::BAD_REQUEST, message)
     }
 
+    /// The error for a JSON body that could not be read: 413 when it is
+    /// too large, 415 without a JSON content type, else 400.
+    pub fn invalid_body(&self, e: &axum::extract::rejection::JsonRejection) -> RestError {
+        let status = match e.status() {
+            s @ (StatusCode::PAYLOAD_TOO_LARGE | StatusCode::UNSUPPORTED_MEDIA_TYPE) => s,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        self.error(status, format!("invalid body: {e}"))
+    }
+
     /// The REST error for a gRPC status from the API.
     pub fn grpc_error(&self, s: tonic::Status) -> RestError {
         self.error(status_for(s.code()), s.message().to_string())
@@ -118,6 +128,7 @@ pub fn error_name(status: StatusCode) -> &'static str {
         StatusCode::CONFLICT => "ConflictError",
         StatusCode::UNAUTHORIZED => "AuthenticationError",
         StatusCode::FORBIDDEN => "NotAllowedError",
+        StatusCode::PAYLOAD_TOO_LARGE => "PayloadTooLargeError",
         StatusCode::SERVICE_UNAVAILABLE => "ServiceUnavailableError",
         StatusCode::GATEWAY_TIMEOUT => "TimeoutError",
         _ => "Error",
