@@ -513,6 +513,30 @@ async fn scopes_tokens_jwts_and_ownership_decide_every_call() {
         id: file_location.id.clone(),
         location_key: String::new(),
     };
+    // Refreshing a location: an owner of one of its entities may.
+    let refresh_location = pb::RefreshLocationRequest {
+        id: file_location.id.clone(),
+        wait: false,
+    };
+    alice
+        .locations
+        .refresh_location(refresh_location.clone())
+        .await
+        .unwrap();
+    let s = err(bob
+        .locations
+        .refresh_location(refresh_location.clone())
+        .await);
+    assert_eq!(s.code(), Code::PermissionDenied, "{s:?}");
+    assert!(
+        s.message().contains("does not own any entity"),
+        "{}",
+        s.message()
+    );
+    assert_eq!(
+        code(reader.locations.refresh_location(refresh_location).await),
+        Code::PermissionDenied
+    );
     let s = err(alice
         .locations
         .unregister_location(unregister.clone())
