@@ -199,7 +199,7 @@ impl Ingestor {
         let state = PublishedState::load(&log).await?;
         register_configured(&log, &config.producer, &roots).await?;
         let leases = if config.leases {
-            Some(Leases::open(&log, Duration::from_secs(config.lease_ttl_secs.max(1))).await?)
+            Some(Leases::open(&log, config.lease_ttl()).await?)
         } else {
             None
         };
