@@ -105,6 +105,26 @@ impl EventLogConfig {
         Ok(())
     }
 
+    /// The TLS settings in use, for error messages: ` with TLS (...)`, or
+    /// empty when none is set.
+    pub fn tls_settings(&self) -> String {
+        let mut settings = Vec::new();
+        if let Some(path) = &self.tls_ca_file {
+            settings.push(format!("nats.tls_ca_file {}", path.display()));
+        }
+        if let Some(path) = &self.tls_cert_file {
+            settings.push(format!("nats.tls_cert_file {}", path.display()));
+        }
+        if self.tls_required {
+            settings.push("nats.tls_required".to_string());
+        }
+        if settings.is_empty() {
+            String::new()
+        } else {
+            format!(" with TLS ({})", settings.join(", "))
+        }
+    }
+
     /// How this configuration authenticates, for error messages (never the
     /// secret itself).
     pub fn credentials(&self) -> String {

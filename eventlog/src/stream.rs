@@ -20,9 +20,11 @@ pub const MAX_EVENT_BYTES: i32 = 1 << 20;
 pub enum EventLogError {
     #[error("invalid event log configuration: {0}")]
     Config(String),
-    #[error("connecting to NATS at {url}: {source}")]
+    #[error("connecting to NATS at {url}{tls}: {source}")]
     Connect {
         url: String,
+        /// The TLS settings in use (` with TLS (...)`), or empty.
+        tls: String,
         #[source]
         source: async_nats::ConnectError,
     },
@@ -91,6 +93,7 @@ impl EventLog {
                 },
                 _ => EventLogError::Connect {
                     url: config.url.clone(),
+                    tls: config.tls_settings(),
                     source,
                 },
             })?;
