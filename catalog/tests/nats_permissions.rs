@@ -158,19 +158,24 @@ impl Conn {
     async fn open(nats: &NatsServer, user: &'static str) -> Self {
         let errors = Arc::new(Mutex::new(Vec::new()));
         let seen = errors.clone();
-        let client =
-            async_nats::ConnectOptions::with_user_and_password(user.into(), password(user))
-                .event_callback(move |event| {
-                    let seen = seen.clone();
-                    async move {
-                        if let async_nats::Event::ServerError(e) = event {
-                            seen.lock().unwrap().push(e.to_string());
-                        }
+        let mut options =
+            async_nats::ConnectOptions::with_user_and_password(user.into(), password(user));
+        if user == "producer-payments" {
+            // The inbox prefix the file grants this producer.
+            options = options.custom_inbox_prefix("_INBOX_payments");
+        }
+        let client = options
+            .event_callback(move |event| {
+                let seen = seen.clone();
+                async move {
+                    if let async_nats::Event::ServerError(e) = event {
+                        seen.lock().unwrap().push(e.to_string());
                     }
-                })
-                .connect(nats.url())
-                .await
-                .unwrap_or_else(|e| panic!("connecting as {user}: {e}"));
+                }
+            })
+            .connect(nats.url())
+            .await
+            .unwrap_or_else(|e| panic!("connecting as {user}: {e}"));
         let js = jetstream::ContextBuilder::new()
             .timeout(REFUSED_WAIT)
             .build(client.clone());
@@ -184,7 +189,14 @@ impl Conn {
 
     /// Waits for the server's report that publishing to `subject` was refused.
     async fn assert_violation(&self, subject: &str) {
-        let wanted = format!("Permissions Violation for Publish to \"{subject}\"");
+        self.assert_reported(&format!(
+            "Permissions Violation for Publish to \"{subject}\""
+        ))
+        .await;
+    }
+
+    /// Waits for the server to report an error containing `wanted`.
+    async fn assert_reported(&self, wanted: &str) {
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
             if self
@@ -192,13 +204,13 @@ impl Conn {
                 .lock()
                 .unwrap()
                 .iter()
-                .any(|e| e.contains(&wanted))
+                .any(|e| e.contains(wanted))
             {
                 return;
             }
             assert!(
                 Instant::now() < deadline,
-                "{}: no permission violation reported for {subject}; errors: {:?}",
+                "{}: the server did not report {wanted:?}; errors: {:?}",
                 self.user,
                 self.errors.lock().unwrap()
             );
@@ -451,6 +463,11 @@ async fn components_work_under_their_own_nats_users_and_nobody_else_writes_the_s
         .assert_publish_refused("catalog.location.00000000-0000-0000-0000-000000000000.status")
         .await;
     producer.assert_publish_refused(forged).await;
+    // ...and reads no one else's replies.
+    let _snoop = producer.client.subscribe("_INBOX.>").await.unwrap();
+    producer
+        .assert_reported("Permissions Violation for Subscription to \"_INBOX.>\"")
+        .await;
     let other = Conn::open(&nats, "other").await;
     other
         .assert_publish_refused("catalog.entity.component.payments.forged")
@@ -564,6 +581,17 @@ async fn components_work_under_their_own_nats_users_and_nobody_else_writes_the_s
         )
         .await;
     assert!(looped.is_err());
+
+    // Not even `admin` can allow deletions or purges again.
+    let undo = admin
+        .js
+        .update_stream(jetstream::stream::Config {
+            deny_delete: false,
+            deny_purge: false,
+            ..config.clone()
+        })
+        .await;
+    assert!(undo.is_err(), "{undo:?}");
 
     // The stream holds exactly what it held, and is configured as before.
     assert_eq!(stream_state(&admin).await, before);
