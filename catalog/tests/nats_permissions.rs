@@ -488,6 +488,18 @@ async fn components_work_under_their_own_nats_users_and_nobody_else_writes_the_s
     ingest
         .assert_core_publish_refused("catalog_checkpoints.projector")
         .await;
+    let shadow = ingest
+        .js
+        .create_stream(jetstream::stream::Config {
+            name: "SHADOW".into(),
+            subjects: vec!["shadow.>".into()],
+            ..Default::default()
+        })
+        .await;
+    assert!(shadow.is_err());
+    ingest
+        .assert_violation("$JS.API.STREAM.CREATE.SHADOW")
+        .await;
     assert!(ingest.js.delete_stream("CATALOG").await.is_err());
     ingest
         .assert_violation("$JS.API.STREAM.DELETE.CATALOG")
@@ -633,7 +645,7 @@ async fn components_work_under_their_own_nats_users_and_nobody_else_writes_the_s
         message.contains("authentication failed") && message.contains("without credentials"),
         "{message}"
     );
-    let out = catalog(dir, &nats, "projector", "projector", &env.pg_url)
+    let out = catalog(dir, &nats, "init-streams", "admin", &env.pg_url)
         .env("CATALOG_NATS__PASSWORD", "wrong")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
