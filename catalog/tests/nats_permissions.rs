@@ -292,6 +292,30 @@ async fn components_work_under_their_own_nats_users_and_nobody_else_writes_the_s
         "{init_log}"
     );
 
+    // A lease TTL other than the bucket's is refused before anything is
+    // published.
+    let out = catalog(dir, &nats, "ingest", "ingest", &env.pg_url)
+        .env(
+            "CATALOG_INGEST__LOCATIONS",
+            format!("[{}]", location.display()),
+        )
+        .env("CATALOG_INGEST__LEASE_TTL_SECS", "30")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(
+            "KV_CATALOG_INGEST_LEASES: keeps leases 15 s but ingest.lease_ttl_secs is 30"
+        ),
+        "{stderr}"
+    );
+    let admin = Conn::open(&nats, "admin").await;
+    assert_eq!(stream_state(&admin).await, (0, 0));
+
     // Each component under its own user.
     let api_port = free_port().unwrap();
     let _projector = catalog(dir, &nats, "projector", "projector", &env.pg_url)
@@ -452,7 +476,6 @@ async fn components_work_under_their_own_nats_users_and_nobody_else_writes_the_s
     );
 
     // Now what each user is not granted.
-    let admin = Conn::open(&nats, "admin").await;
     let before = stream_state(&admin).await;
 
     // Nobody but ingest, the API and producers publishes to the stream.

@@ -162,12 +162,13 @@ impl EventLog {
             .config
             .clone();
         let expected = self.stream_config();
-        if !actual.subjects.iter().any(|s| s == &expected.subjects[0]) {
+        let wanted = format!("{}.>", self.config.subject_prefix);
+        if !actual.subjects.contains(&wanted) {
             return Err(EventLogError::Unusable {
                 stream: stream.clone(),
                 problem: format!(
-                    "captures {:?}, not {}: nats.subject_prefix does not match the stream",
-                    actual.subjects, expected.subjects[0]
+                    "captures {:?}, not {wanted}: nats.subject_prefix does not match the stream",
+                    actual.subjects
                 ),
             });
         }
