@@ -9,7 +9,7 @@
 #     environment variables they reference, PDBs, NetworkPolicies, Services);
 #   - the NATS settings (server >= 2.12.3, sync_interval: always), and with
 #     the real NATS chart present, its rendered nats.conf through
-#     `nats-server -t`;
+#     `nats-server -t`; deploy/nats/nats-server.conf through `nats-server -t`;
 #   - deploy/manifests/ is what the chart renders with default values, and
 #     builds with kustomize;
 #   - deploy/observability/: promtool check + unit tests of the alerts, the
@@ -595,6 +595,17 @@ PY
 else
   say "skip  NATS subchart rendering: no NATS chart in deploy/helm/catalog/charts/ (run helm dependency build, or set CATALOG_NATS_CHART)"
 fi
+
+# The per-user permissions file (docs/nats-security.md), with stand-in
+# passwords; with sync_interval switched on as it says for servers >= 2.10.
+nats_permissions_conf() {
+  sed 's/^  # sync_interval: always$/  sync_interval: always/' "$DEPLOY/nats/nats-server.conf" > "$WORK/permissions.conf"
+  grep -q '^  sync_interval: always$' "$WORK/permissions.conf" || { echo "no sync_interval line to switch on"; return 1; }
+  CATALOG_NATS_ADMIN_PASSWORD=x CATALOG_NATS_INGEST_PASSWORD=x CATALOG_NATS_PROJECTOR_PASSWORD=x \
+    CATALOG_NATS_API_PASSWORD=x CATALOG_NATS_PRODUCER_PASSWORD=x \
+    nats-server -t -c "$WORK/permissions.conf"
+}
+check "deploy/nats/nats-server.conf: nats-server -t (sync_interval on)" nats_permissions_conf
 
 check "examples/cloudnative-pg-cluster.yaml agrees with values-production.yaml (Secret, pod labels)" \
   python3 - "$CHART" <<'PY'

@@ -99,6 +99,11 @@ enum Command {
     /// Run the read-model schema migrations and exit (a deployment's
     /// pre-install/pre-upgrade step; the projector also migrates at start).
     Migrate,
+    /// Create or update the JetStream streams the components use (the event
+    /// stream, its dead-letter stream, the ingest lease bucket) and exit.
+    /// Run it as a NATS user allowed to manage streams when the components
+    /// run with `nats.manage_streams: false` (see docs/nats-security.md).
+    InitStreams,
     /// Work with the configuration file.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -128,6 +133,7 @@ impl Command {
             Command::All => "all",
             Command::Rebuild { .. } => "rebuild",
             Command::Migrate => "migrate",
+            Command::InitStreams => "init-streams",
             Command::Apply { .. } | Command::Validate { .. } | Command::Config(_) => "cli",
         }
     }
@@ -189,12 +195,15 @@ async fn main() -> anyhow::Result<()> {
     result
 }
 
-/// Runs a long-lived component (or `migrate`, `rebuild`).
+/// Runs a long-lived component (or `migrate`, `init-streams`, `rebuild`).
 async fn run(command: Command, config: Config) -> anyhow::Result<()> {
     if let Command::Migrate = command {
         schema::migrate(&pool(&config)?).await?;
         println!("read-model schema is up to date");
         return Ok(());
+    }
+    if let Command::InitStreams = command {
+        return init_streams(&config).await;
     }
     let shutdown = CancellationToken::new();
     tokio::spawn(cancel_on_signal(shutdown.clone()));
@@ -254,6 +263,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         | Command::Apply { .. }
         | Command::Rebuild { .. }
         | Command::Migrate
+        | Command::InitStreams
         | Command::Config(_) => {
             unreachable!("handled above")
         }
@@ -331,6 +341,31 @@ async fn check_config(path: Option<&std::path::Path>) -> anyhow::Result<()> {
 
 async fn event_log(config: &Config, name: &str) -> anyhow::Result<EventLog> {
     Ok(EventLog::connect(config.nats.clone(), name).await?)
+}
+
+/// `catalog init-streams`: the streams every component binds to, created
+/// or brought to the expected configuration whatever `nats.manage_streams`
+/// says.
+async fn init_streams(config: &Config) -> anyhow::Result<()> {
+    let nats = catalog_eventlog::EventLogConfig {
+        manage_streams: true,
+        ..config.nats.clone()
+    };
+    let log = EventLog::connect(nats, "catalog-init-streams").await?;
+    let mut streams = vec![log.config().stream.clone()];
+    if config.projector.dead_letter_subject {
+        catalog_eventlog::ensure_dead_letter_stream(&log).await?;
+        streams.push(catalog_eventlog::deadletter::dead_letter_stream(&log));
+    }
+    if config.ingest.leases {
+        catalog_ingest::lease::ensure_bucket(&log, config.ingest.lease_ttl()).await?;
+        streams.push(format!(
+            "KV_{}",
+            catalog_ingest::lease::bucket_name(&log.config().stream)
+        ));
+    }
+    println!("JetStream streams are up to date: {}", streams.join(", "));
+    Ok(())
 }
 
 fn pool(config: &Config) -> anyhow::Result<deadpool_postgres::Pool> {

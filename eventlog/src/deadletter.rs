@@ -57,9 +57,21 @@ pub fn dead_letter_subject(original: &str) -> String {
     format!("deadletter.{original}")
 }
 
-/// Creates (or updates) the dead-letter stream.
+/// Creates (or updates) the dead-letter stream; with `nats.manage_streams`
+/// off, only checks that it exists.
 pub async fn ensure_dead_letter_stream(log: &EventLog) -> Result<(), EventLogError> {
     let name = dead_letter_stream(log);
+    if !log.config().manage_streams {
+        return log
+            .jetstream()
+            .get_stream(&name)
+            .await
+            .map(|_| ())
+            .map_err(|e| EventLogError::Unusable {
+                problem: crate::stream::describe_get_stream_error(&e, &name),
+                stream: name,
+            });
+    }
     log.jetstream()
         .create_or_update_stream(stream::Config {
             name: name.clone(),

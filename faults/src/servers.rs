@@ -38,6 +38,11 @@ pub struct NatsServer {
     binary: PathBuf,
     store: PathBuf,
     log: PathBuf,
+    /// A configuration file (`-c`), which names the store directory; the
+    /// command line's address and port override what it says.
+    config: Option<PathBuf>,
+    /// Environment of the server process (the file's `$VAR` references).
+    env: Vec<(String, String)>,
     child: Option<Child>,
 }
 
@@ -45,6 +50,17 @@ impl NatsServer {
     /// Starts `nats-server` (from `CATALOG_NATS_SERVER`, else `PATH`) with
     /// its store under `dir`.
     pub async fn start(dir: &Path) -> anyhow::Result<Self> {
+        Self::start_with_config(dir, None, Vec::new()).await
+    }
+
+    /// Starts it with a configuration file (its `store_dir` under `dir`,
+    /// since the command line cannot override it), whose `$VAR` references
+    /// are resolved from `env`.
+    pub async fn start_with_config(
+        dir: &Path,
+        config: Option<&Path>,
+        env: Vec<(String, String)>,
+    ) -> anyhow::Result<Self> {
         let binary = std::env::var_os("CATALOG_NATS_SERVER")
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from("nats-server"));
@@ -55,6 +71,8 @@ impl NatsServer {
             binary,
             log: dir.join("nats-server.log"),
             store,
+            config: config.map(Path::to_path_buf),
+            env,
             child: None,
         };
         server.launch().await?;
@@ -65,22 +83,27 @@ impl NatsServer {
         format!("nats://127.0.0.1:{}", self.port)
     }
 
+    /// The server's log file.
+    pub fn log_file(&self) -> &Path {
+        &self.log
+    }
+
     async fn launch(&mut self) -> anyhow::Result<()> {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&self.log)
             .with_context(|| format!("opening {}", self.log.display()))?;
-        let child = Command::new(&self.binary)
-            .args([
-                "-a",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-js",
-                "-sd",
-            ])
-            .arg(&self.store)
+        let mut command = Command::new(&self.binary);
+        // nats-server refuses a store directory given both in its
+        // configuration file and on the command line.
+        match &self.config {
+            Some(config) => command.arg("-c").arg(config),
+            None => command.arg("-sd").arg(&self.store),
+        };
+        let child = command
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .args(["-a", "127.0.0.1", "-p", &self.port.to_string(), "-js"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
@@ -93,7 +116,18 @@ impl NatsServer {
                 )
             })?;
         self.child = Some(child);
-        wait_listening(self.port, "nats-server", Duration::from_secs(20)).await
+        wait_listening(self.port, "nats-server", Duration::from_secs(20))
+            .await
+            .with_context(|| {
+                // A configuration it refuses ends it at once: say why.
+                let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(5).collect();
+                format!(
+                    "nats-server (log {}): {}",
+                    self.log.display(),
+                    tail.into_iter().rev().collect::<Vec<_>>().join(" | ")
+                )
+            })
     }
 
     /// `kill -9`: nothing is flushed that was not already.

@@ -109,6 +109,13 @@ fn default_producer() -> String {
     "ingest".into()
 }
 
+impl IngestConfig {
+    /// The lease time-to-live (at least a second).
+    pub fn lease_ttl(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.lease_ttl_secs.max(1))
+    }
+}
+
 impl Default for IngestConfig {
     fn default() -> Self {
         Self {

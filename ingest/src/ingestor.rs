@@ -196,13 +196,15 @@ impl Ingestor {
             })?;
             roots.push(Root::new(spec, true));
         }
-        let state = PublishedState::load(&log).await?;
-        register_configured(&log, &config.producer, &roots).await?;
+        // The lease bucket first: a worker that cannot use it stops before
+        // publishing anything.
         let leases = if config.leases {
-            Some(Leases::open(&log, Duration::from_secs(config.lease_ttl_secs.max(1))).await?)
+            Some(Leases::open(&log, config.lease_ttl()).await?)
         } else {
             None
         };
+        let state = PublishedState::load(&log).await?;
+        register_configured(&log, &config.producer, &roots).await?;
         Ok(Self {
             urls: UrlReader::new(&config.url)?,
             policy: catalog_model::kinds::KindPolicy {

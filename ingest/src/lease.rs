@@ -25,32 +25,17 @@ pub fn bucket_name(stream: &str) -> String {
 }
 
 impl Leases {
-    /// Opens (or creates) the lease bucket.
+    /// Opens the lease bucket, creating or updating it first unless
+    /// `nats.manage_streams` is off (then it must exist, made by
+    /// `catalog init-streams` with the same `ttl`).
     pub async fn open(log: &EventLog, ttl: Duration) -> Result<Self, EventLogError> {
         let bucket = bucket_name(&log.config().stream);
         let js = log.jetstream();
-        // The bucket's stream is created directly, with the KV conventions
-        // (`KV_<bucket>`, subjects `$KV.<bucket>.>`, one message per key):
-        // the client's bucket creation does not understand nats-server 2.9's
-        // reply.
-        js.create_or_update_stream(stream::Config {
-            name: format!("KV_{bucket}"),
-            subjects: vec![format!("$KV.{bucket}.>")],
-            max_messages_per_subject: 1,
-            max_age: ttl,
-            storage: stream::StorageType::File,
-            discard: stream::DiscardPolicy::New,
-            allow_rollup: true,
-            deny_delete: true,
-            allow_direct: true,
-            num_replicas: log.config().replicas,
-            ..Default::default()
-        })
-        .await
-        .map_err(|e| EventLogError::Nats {
-            context: format!("creating lease bucket {bucket}"),
-            message: e.to_string(),
-        })?;
+        if log.config().manage_streams {
+            ensure_bucket(log, ttl).await?;
+        } else {
+            check_bucket(log, ttl).await?;
+        }
         let store = js
             .get_key_value(&bucket)
             .await
@@ -122,6 +107,70 @@ impl Leases {
             }
         }
     }
+}
+
+/// Creates the lease bucket, or updates it to `ttl`. The bucket's stream is
+/// created directly, with the KV conventions (`KV_<bucket>`, subjects
+/// `$KV.<bucket>.>`, one message per key): the client's bucket creation
+/// does not understand nats-server 2.9's reply.
+pub async fn ensure_bucket(log: &EventLog, ttl: Duration) -> Result<(), EventLogError> {
+    let bucket = bucket_name(&log.config().stream);
+    log.jetstream()
+        .create_or_update_stream(stream::Config {
+            name: format!("KV_{bucket}"),
+            subjects: vec![format!("$KV.{bucket}.>")],
+            max_messages_per_subject: 1,
+            max_age: ttl,
+            storage: stream::StorageType::File,
+            discard: stream::DiscardPolicy::New,
+            allow_rollup: true,
+            deny_delete: true,
+            allow_direct: true,
+            num_replicas: log.config().replicas,
+            ..Default::default()
+        })
+        .await
+        .map(|_| ())
+        .map_err(|e| EventLogError::Nats {
+            context: format!("creating lease bucket {bucket}"),
+            message: e.to_string(),
+        })
+}
+
+/// Checks that the lease bucket exists and that its entries live `ttl`:
+/// the bucket's age limit is the lease's time-to-live, and a worker renews
+/// its leases as if it were `ttl`.
+async fn check_bucket(log: &EventLog, ttl: Duration) -> Result<(), EventLogError> {
+    let name = format!("KV_{}", bucket_name(&log.config().stream));
+    let mut stream =
+        log.jetstream()
+            .get_stream(&name)
+            .await
+            .map_err(|e| EventLogError::Unusable {
+                problem: catalog_eventlog::stream::describe_get_stream_error(&e, &name),
+                stream: name.clone(),
+            })?;
+    let max_age = stream
+        .info()
+        .await
+        .map_err(|e| EventLogError::Unusable {
+            stream: name.clone(),
+            problem: format!("reading the lease bucket's configuration: {e}"),
+        })?
+        .config
+        .max_age;
+    if max_age != ttl {
+        return Err(EventLogError::Unusable {
+            stream: name,
+            problem: format!(
+                "keeps leases {} s but ingest.lease_ttl_secs is {}: run `catalog init-streams` \
+                 with this configuration",
+                max_age.as_secs(),
+                ttl.as_secs()
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// The worker holding the lease on a location, if any.
