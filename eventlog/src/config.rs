@@ -38,13 +38,13 @@ pub struct EventLogConfig {
     pub nkey_seed_file: Option<PathBuf>,
     /// A token, for servers with token auth (use `${VAR}`).
     #[serde(default)]
-    pub token: Option<String>,
+    pub token: Option<catalog_telemetry::Secret>,
     /// User and password, for servers with plain auth (use `${VAR}` for
     /// the password).
     #[serde(default)]
     pub user: Option<String>,
     #[serde(default)]
-    pub password: Option<String>,
+    pub password: Option<catalog_telemetry::Secret>,
     /// PEM file of the certificate authorities trusted for the server's
     /// certificate (instead of the system's roots), for `tls://` URLs or
     /// servers that require TLS.

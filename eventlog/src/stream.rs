@@ -277,10 +277,10 @@ async fn connect_options(
         options = options.nkey(seed.to_string());
     }
     if let Some(token) = &config.token {
-        options = options.token(token.clone());
+        options = options.token(token.expose().to_string());
     }
     if let (Some(user), Some(password)) = (&config.user, &config.password) {
-        options = options.user_and_password(user.clone(), password.clone());
+        options = options.user_and_password(user.clone(), password.expose().to_string());
     }
     if let Some(path) = &config.tls_ca_file {
         // async-nats reads the file only while connecting, and then names
