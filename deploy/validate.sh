@@ -536,8 +536,20 @@ for path in files:
         cmhook = configmaps[cmname]["metadata"].get("annotations", {})
         if hook and not (cmhook.get("helm.sh/hook") == hook and int(cmhook["helm.sh/hook-weight"]) < int(job["metadata"]["annotations"]["helm.sh/hook-weight"])):
             problems.append(f"{where(job)}: its ConfigMap must be a hook of the same events created before it")
-        if job["spec"]["template"]["spec"]["containers"][0]["args"][0] != "migrate":
-            problems.append(f"{where(job)}: must run `catalog migrate`")
+        args = job["spec"]["template"]["spec"]["containers"][0]["args"]
+        if args[0] not in ("migrate", "init-streams"):
+            problems.append(f"{where(job)}: must run `catalog migrate` or `catalog init-streams`")
+        if args[0] == "init-streams":
+            config = yaml.safe_load(configmaps[cmname]["data"]["catalog.yaml"])
+            if not config["nats"].get("manage_streams"):
+                problems.append(f"{where(job)}: init-streams must manage streams")
+            for d in by_kind.get("Deployment", []):
+                if d["metadata"]["labels"].get("app.kubernetes.io/component") not in ("ingest", "projector", "api"):
+                    continue
+                dcm = next(v["configMap"]["name"] for v in d["spec"]["template"]["spec"]["volumes"] if v["name"] == "config")
+                key = next(v["configMap"]["items"][0]["key"] for v in d["spec"]["template"]["spec"]["volumes"] if v["name"] == "config")
+                if yaml.safe_load(configmaps[dcm]["data"][key])["nats"].get("manage_streams"):
+                    problems.append(f"{where(d)}: manages streams although the init-streams Job does")
 
 for n in notes:
     print("note:", n)

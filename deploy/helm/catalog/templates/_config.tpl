@@ -14,7 +14,7 @@ URLs and `${VAR}` references to Secrets.
 {{- define "catalog.config.ingest" -}}
 {{ include "catalog.config.header" . }}
 nats:
-  {{- include "catalog.natsSection" . | nindent 2 }}
+  {{- include "catalog.natsSection" (dict "root" . "component" "ingest") | nindent 2 }}
 ingest:
   {{- toYaml (.Values.ingest.config | default dict) | nindent 2 }}
 metrics:
@@ -28,7 +28,7 @@ telemetry:
 {{- $root := .root -}}
 {{ include "catalog.config.header" $root }}
 nats:
-  {{- include "catalog.natsSection" $root | nindent 2 }}
+  {{- include "catalog.natsSection" (dict "root" $root "component" "projector") | nindent 2 }}
 postgres:
   {{- include "catalog.postgresSection" $root | nindent 2 }}
 projector:
@@ -44,7 +44,7 @@ telemetry:
 {{- define "catalog.config.api" -}}
 {{ include "catalog.config.header" . }}
 nats:
-  {{- include "catalog.natsSection" . | nindent 2 }}
+  {{- include "catalog.natsSection" (dict "root" . "component" "api") | nindent 2 }}
 postgres:
   {{- include "catalog.postgresSection" . | nindent 2 }}
 api:
@@ -89,6 +89,18 @@ metrics:
   {{- include "catalog.metricsSection" . | nindent 2 }}
 telemetry:
   {{- include "catalog.telemetrySection" . | nindent 2 }}
+{{- end }}
+
+{{/* `catalog init-streams`: the admin's credentials, and the settings of
+the streams it creates (dead letters, lease bucket TTL). */}}
+{{- define "catalog.config.initStreams" -}}
+{{ include "catalog.config.header" . }}
+nats:
+  {{- include "catalog.natsSection" (dict "root" . "component" "admin") | nindent 2 }}
+ingest:
+  {{- toYaml (.Values.ingest.config | default dict) | nindent 2 }}
+projector:
+  {{- toYaml (.Values.projector.config | default dict) | nindent 2 }}
 {{- end }}
 
 {{- define "catalog.config.migrate" -}}

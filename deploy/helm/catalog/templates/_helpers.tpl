@@ -108,13 +108,30 @@ externalNats.url. The subchart names its Service like its own
 {{- end }}
 
 {{/*
-The catalog's `nats:` section. Credentials are `${VAR}` references that the
-catalog substitutes from the environment at load time; the variables come
-from nats.auth.existingSecret ("catalog.natsAuthEnv").
+The NATS credentials of a component, (dict "root" $ "component" "ingest"):
+nats.auth.components.<component> when it names a Secret, else nats.auth
+(shared by every component). Rendered as YAML; read with fromYaml.
+*/}}
+{{- define "catalog.natsAuthOf" -}}
+{{- $a := .root.Values.nats.auth }}
+{{- $c := dig "components" .component dict $a }}
+{{- if and $c $c.existingSecret }}
+{{- toYaml (merge (deepCopy $c) (dict "credsKey" "" "userKey" "" "passwordKey" "" "tokenKey" "")) }}
+{{- else }}
+{{- toYaml (omit $a "components") }}
+{{- end }}
+{{- end }}
+
+{{/*
+The catalog's `nats:` section for a component, (dict "root" $ "component"
+"ingest"). Credentials are `${VAR}` references that the catalog substitutes
+from the environment at load time; the variables come from the component's
+Secret ("catalog.natsAuthEnv").
 */}}
 {{- define "catalog.natsSection" -}}
-{{- $a := .Values.nats.auth }}
-{{- $s := dict "url" (include "catalog.natsUrl" .) "stream" .Values.nats.stream.name "subject_prefix" .Values.nats.stream.subjectPrefix "replicas" .Values.nats.stream.replicas }}
+{{- $root := .root }}
+{{- $a := include "catalog.natsAuthOf" . | fromYaml }}
+{{- $s := dict "url" (include "catalog.natsUrl" $root) "stream" $root.Values.nats.stream.name "subject_prefix" $root.Values.nats.stream.subjectPrefix "replicas" $root.Values.nats.stream.replicas "manage_streams" (or (eq .component "admin") $root.Values.nats.manageStreams) }}
 {{- if $a.existingSecret }}
 {{- if $a.credsKey }}
 {{- $_ := set $s "creds_file" (printf "/etc/catalog/nats/%s" $a.credsKey) }}
@@ -132,8 +149,9 @@ from nats.auth.existingSecret ("catalog.natsAuthEnv").
 {{- toYaml $s }}
 {{- end }}
 
+{{/* The environment of a component's NATS credentials, (dict "root" $ "component" ...). */}}
 {{- define "catalog.natsAuthEnv" -}}
-{{- $a := .Values.nats.auth }}
+{{- $a := include "catalog.natsAuthOf" . | fromYaml }}
 {{- if $a.existingSecret }}
 {{- range $var, $key := dict "CATALOG_NATS_USER" $a.userKey "CATALOG_NATS_PASSWORD" $a.passwordKey "CATALOG_NATS_TOKEN" $a.tokenKey }}
 {{- if $key }}
@@ -148,7 +166,8 @@ from nats.auth.existingSecret ("catalog.natsAuthEnv").
 {{- end }}
 
 {{- define "catalog.natsAuthVolumeMounts" -}}
-{{- if and .Values.nats.auth.existingSecret .Values.nats.auth.credsKey }}
+{{- $a := include "catalog.natsAuthOf" . | fromYaml }}
+{{- if and $a.existingSecret $a.credsKey }}
 - name: nats-creds
   mountPath: /etc/catalog/nats
   readOnly: true
@@ -156,7 +175,7 @@ from nats.auth.existingSecret ("catalog.natsAuthEnv").
 {{- end }}
 
 {{- define "catalog.natsAuthVolumes" -}}
-{{- $a := .Values.nats.auth }}
+{{- $a := include "catalog.natsAuthOf" . | fromYaml }}
 {{- if and $a.existingSecret $a.credsKey }}
 - name: nats-creds
   secret:
