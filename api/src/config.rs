@@ -13,7 +13,7 @@ pub struct ApiConfig {
     /// empty, a random secret is generated at start-up (tokens then do not
     /// survive a restart).
     #[serde(default)]
-    pub page_token_secret: String,
+    pub page_token_secret: catalog_telemetry::Secret,
     /// How long a page token is accepted, in seconds.
     #[serde(default = "default_page_token_ttl_secs")]
     pub page_token_ttl_secs: u64,
@@ -79,7 +79,7 @@ impl Default for ApiConfig {
     fn default() -> Self {
         Self {
             listen: default_listen(),
-            page_token_secret: String::new(),
+            page_token_secret: catalog_telemetry::Secret::default(),
             page_token_ttl_secs: default_page_token_ttl_secs(),
             extra_kinds: Vec::new(),
             allow_file_locations: false,

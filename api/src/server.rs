@@ -183,10 +183,10 @@ impl ApiServer {
             CatalogApi::new(
                 self.pool.clone(),
                 self.log.clone(),
-                &self.config.page_token_secret,
+                self.config.page_token_secret.expose(),
             )
             .with_page_token_ttl(
-                &self.config.page_token_secret,
+                self.config.page_token_secret.expose(),
                 std::time::Duration::from_secs(self.config.page_token_ttl_secs.max(1)),
             )
             .with_shutdown(shutdown.clone()),

@@ -1,10 +1,11 @@
 //! Secrets never leave: the whole catalog (`catalog all`) runs with every
 //! kind of secret configured (API tokens inline and from a file, JWTs, the
 //! page-token and session secrets, the bridge's API token and its bearer
-//! tokens, a proxy endpoint's injected credential), answers calls that
-//! succeed and fail with each, and then its logs (at debug level), its
-//! metrics, its UI and every response body and header are searched for
-//! each secret value.
+//! tokens, a proxy endpoint's injected credential, a NATS password),
+//! answers calls that succeed and fail with each (the CLI's too), and then
+//! its logs (at debug level), its metrics, its UI and every response body
+//! and header are searched for each secret value and for the database
+//! URL's credentials.
 
 #[allow(dead_code)]
 mod common;
@@ -29,6 +30,7 @@ const SESSION_SECRET: &str = "S3CRET-session-secret-e41b";
 const CAROL_TOKEN: &str = "S3CRET-carol-bearer-token-3f90";
 const CI_TOKEN: &str = "S3CRET-ci-injected-header-a6d2";
 const WRONG_TOKEN: &str = "S3CRET-wrong-token-never-valid-0c1d";
+const NATS_PASSWORD: &str = "S3CRET-nats-password-52e7";
 
 async fn record(what: &str, r: reqwest::Response) -> String {
     let status = r.status();
@@ -144,6 +146,10 @@ async fn no_secret_reaches_logs_metrics_errors_or_the_ui() {
     .env("T_SESSION_SECRET", SESSION_SECRET)
     .env("T_CAROL_TOKEN", CAROL_TOKEN)
     .env("T_CI_TOKEN", CI_TOKEN)
+    // The test server has no NATS accounts and ignores these; the catalog
+    // holds and sends them all the same.
+    .env("CATALOG_NATS__USER", "secrets-test")
+    .env("CATALOG_NATS__PASSWORD", NATS_PASSWORD)
     .stdout(log.try_clone().unwrap())
     .stderr(log)
     .stdin(Stdio::null())
@@ -305,6 +311,7 @@ async fn no_secret_reaches_logs_metrics_errors_or_the_ui() {
         CAROL_TOKEN,
         CI_TOKEN,
         WRONG_TOKEN,
+        NATS_PASSWORD,
         &good_jwt,
         &expired_jwt,
     ] {
@@ -315,6 +322,22 @@ async fn no_secret_reaches_logs_metrics_errors_or_the_ui() {
                 panic!("a secret appears in {what}: {line}");
             }
         }
+    }
+    // The database URL's credentials (`user:password@`) are nowhere either.
+    let userinfo = env
+        .pg_url
+        .split_once("://")
+        .and_then(|(_, rest)| rest.split_once('@'))
+        .map(|(userinfo, _)| format!("{userinfo}@"));
+    if let Some(userinfo) = userinfo.filter(|u| u.contains(':')) {
+        assert!(
+            !logs.contains(&userinfo),
+            "the database password is in the logs"
+        );
+        assert!(
+            !seen.contains(&userinfo),
+            "the database password is in a response"
+        );
     }
     // The secrets' own prefix (every one starts with it) is nowhere either.
     assert!(!logs.contains("S3CRET"), "a secret's prefix is in the logs");
