@@ -318,8 +318,13 @@ async fn check_config(path: Option<&std::path::Path>) -> anyhow::Result<()> {
     // The bridge's plugins and proxy endpoints are checked by building them.
     UiBridge::new(config.ui_bridge.clone())
         .map_err(|e| anyhow::anyhow!("invalid configuration: ui_bridge: {e}"))?;
-    db::connect_pool(&config.postgres.url, 1)
+    let pool = db::connect_pool(&config.postgres.url, 1)
         .map_err(|e| anyhow::anyhow!("invalid configuration: postgres.url: {e}"))?;
+    // Tokens, their files, group refs and the JWT settings (a JWKS file is
+    // read; a JWKS URL is fetched, and only warned about when unreachable).
+    catalog_api::auth::Authorizer::new(&config.api.auth, pool)
+        .await
+        .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
     let source = path.map_or_else(|| "defaults".to_string(), |p| p.display().to_string());
     println!(
         "configuration OK ({source} and CATALOG_* environment): NATS {} stream {} ({} replica(s)), \

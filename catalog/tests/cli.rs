@@ -233,6 +233,23 @@ fn config_check_accepts_the_example_and_names_bad_keys() {
             "/x",
         ),
         ("postgres:\n  url: 'mysql://x'\n", "postgres.url"),
+        ("api:\n  auth: {enabled: true}\n", "nobody could call"),
+        (
+            "api:\n  auth: {tokens: [{name: ci, token: short, scopes: [catalog.write]}]}\n",
+            "tokens[0] (ci): the token is shorter than 16 characters",
+        ),
+        (
+            "api:\n  auth: {tokens: [{name: ci, token: 0123456789abcdefgh, scopes: [catalog.root]}]}\n",
+            "catalog.root",
+        ),
+        (
+            "ui_bridge:\n  auth: {trusted_proxy: {addresses: [somewhere]}}\n",
+            "trusted_proxy.addresses",
+        ),
+        (
+            "ui_bridge:\n  cors: {allowed_origins: ['*']}\n",
+            "cors.allowed_origins",
+        ),
     ] {
         std::fs::write(&bad, text).unwrap();
         let out = catalog()
