@@ -19,7 +19,7 @@ SECONDS_EACH="${1:-600}"
 shift || true
 TARGETS=("$@")
 if [[ ${#TARGETS[@]} -eq 0 ]]; then
-    TARGETS=(descriptor entity_ref_subject filter page_token rest_query)
+    TARGETS=(descriptor entity_ref_subject filter page_token rest_query identity)
 fi
 
 if ! cargo fuzz --version >/dev/null 2>&1; then

@@ -455,15 +455,17 @@ impl Auth {
         }
     }
 
-    /// The CSRF refusal for a request, if it is one (see the module).
-    fn csrf(&self, request: &Request, identity: Option<&Identity>) -> Option<String> {
-        if matches!(
-            *request.method(),
-            Method::GET | Method::HEAD | Method::OPTIONS
-        ) {
+    /// The CSRF refusal for a request with `method` and `headers`, if it
+    /// is one (see the module).
+    pub fn csrf(
+        &self,
+        method: &Method,
+        headers: &HeaderMap,
+        identity: Option<&Identity>,
+    ) -> Option<String> {
+        if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
             return None;
         }
-        let headers = request.headers();
         if Self::bearer(headers).is_some() {
             return None;
         }
@@ -479,8 +481,7 @@ impl Auth {
                 .is_some_and(|(_, rest)| !host.is_empty() && rest.eq_ignore_ascii_case(host));
             if !same && !allowed(origin) {
                 return Some(format!(
-                    "cross-origin {} from {origin:?} refused: that origin is not allowed (ui_bridge.cors.allowed_origins)",
-                    request.method()
+                    "cross-origin {method} from {origin:?} refused: that origin is not allowed (ui_bridge.cors.allowed_origins)"
                 ));
             }
         }
@@ -493,8 +494,7 @@ impl Auth {
                 .is_some_and(allowed)
         {
             return Some(format!(
-                "cross-site {} refused (Sec-Fetch-Site: cross-site)",
-                request.method()
+                "cross-site {method} refused (Sec-Fetch-Site: cross-site)"
             ));
         }
         let ambient = identity.is_some_and(|i| i.ambient)
@@ -505,8 +505,7 @@ impl Auth {
                 .any(|v| v.contains(SESSION_COOKIE));
         if ambient && !headers.contains_key(CSRF_HEADER) {
             return Some(format!(
-                "a {} from a signed-in browser must carry the {CSRF_HEADER} header (CSRF protection)",
-                request.method()
+                "a {method} from a signed-in browser must carry the {CSRF_HEADER} header (CSRF protection)"
             ));
         }
         None
@@ -522,7 +521,7 @@ pub async fn attach(State(auth): State<Auth>, mut request: Request, next: Next) 
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip());
     let identity = auth.identify(request.headers(), peer);
-    if let Some(refusal) = auth.csrf(&request, identity.as_ref()) {
+    if let Some(refusal) = auth.csrf(request.method(), request.headers(), identity.as_ref()) {
         tracing::info!(path = %request.uri().path(), %refusal, "request refused");
         return crate::rest::RestError {
             status: StatusCode::FORBIDDEN,
