@@ -264,19 +264,16 @@ fn digest(token: &str) -> [u8; 32] {
 }
 
 fn user_ref(value: &str, namespace: &str, what: &str) -> Result<String, String> {
-    let bad = |why: &str| format!("{what} {value:?} is not a user: {why}");
-    if value.is_empty() || value.len() > 253 {
-        return Err(bad("it must have 1 to 253 characters"));
-    }
-    if value.chars().any(|c| c.is_control() || c.is_whitespace()) {
-        return Err(bad("it contains whitespace or control characters"));
-    }
-    let parsed = EntityRef::parse_with_defaults(value, Some("user"), namespace)
-        .map_err(|e| bad(&e.to_string()))?;
-    if parsed.kind() != "user" {
-        return Err(bad("it names a kind other than user"));
-    }
-    Ok(parsed.to_string())
+    EntityRef::parse_user(value, namespace)
+        .map(|r| r.to_string())
+        .map_err(|why| format!("{what} {value:?} is not a user: {why}"))
+}
+
+/// The refusal of `x-catalog-user` from a caller that may not delegate.
+fn not_a_delegate() -> Status {
+    Status::unauthenticated(format!(
+        "{USER_HEADER} is accepted only with the credentials of a caller allowed to act for users"
+    ))
 }
 
 impl Authorizer {
@@ -378,9 +375,7 @@ impl Authorizer {
         let delegated = headers.get(USER_HEADER);
         let Some(value) = headers.get(http::header::AUTHORIZATION) else {
             if delegated.is_some() {
-                return Err(Status::unauthenticated(format!(
-                    "{USER_HEADER} is accepted only with the credentials of a caller allowed to act for users"
-                )));
+                return Err(not_a_delegate());
             }
             if self.anonymous_read {
                 return Ok(Caller {
@@ -451,9 +446,7 @@ impl Authorizer {
             });
         }
         if delegated.is_some() {
-            return Err(Status::unauthenticated(format!(
-                "{USER_HEADER} is accepted only with the credentials of a caller allowed to act for users"
-            )));
+            return Err(not_a_delegate());
         }
         let Some(jwt) = &self.jwt else {
             return Err(Status::unauthenticated("the bearer token is not valid"));

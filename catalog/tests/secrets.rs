@@ -32,6 +32,21 @@ const CI_TOKEN: &str = "S3CRET-ci-injected-header-a6d2";
 const WRONG_TOKEN: &str = "S3CRET-wrong-token-never-valid-0c1d";
 const NATS_PASSWORD: &str = "S3CRET-nats-password-52e7";
 
+/// A directory `<parent>/<name>` holding one component named `name`.
+fn component_dir(parent: &std::path::Path, name: &str) -> std::path::PathBuf {
+    let dir = parent.join(name);
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(
+        dir.join("catalog-info.yaml"),
+        format!(
+            "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata: {{name: {name}}}\n\
+             spec: {{type: service, lifecycle: production, owner: team-a}}\n"
+        ),
+    )
+    .unwrap();
+    dir
+}
+
 async fn record(what: &str, r: reqwest::Response) -> String {
     let status = r.status();
     let headers = format!("{:?}", r.headers());
@@ -90,14 +105,7 @@ async fn no_secret_reaches_logs_metrics_errors_or_the_ui() {
         axum::serve(target, app).await
     });
 
-    let descriptors = dir.path().join("catalog");
-    std::fs::create_dir(&descriptors).unwrap();
-    std::fs::write(
-        descriptors.join("catalog-info.yaml"),
-        "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata: {name: quiet}\n\
-         spec: {type: service, lifecycle: production, owner: team-a}\n",
-    )
-    .unwrap();
+    let descriptors = component_dir(dir.path(), "quiet");
     let (api_port, ui_port, metrics_port) = (free_port(), free_port(), free_port());
     let config = json!({
         "api": {
@@ -253,14 +261,7 @@ async fn no_secret_reaches_logs_metrics_errors_or_the_ui() {
         .await;
     seen.push_str(&format!("== grpc list: {r:?}\n"));
     // The CLI pushes with a token from its environment, and is refused without.
-    let pushed = dir.path().join("pushed");
-    std::fs::create_dir(&pushed).unwrap();
-    std::fs::write(
-        pushed.join("catalog-info.yaml"),
-        "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata: {name: pushed}\n\
-         spec: {type: service, lifecycle: production, owner: team-a}\n",
-    )
-    .unwrap();
+    let pushed = component_dir(dir.path(), "pushed");
     for token in [None, Some(WRITER_TOKEN)] {
         let mut cli = tokio::process::Command::new(env!("CARGO_BIN_EXE_catalog"));
         cli.args(["apply", "--dry-run", "--source", "quiet-cli", "-f"])

@@ -707,7 +707,9 @@ fn http() -> reqwest::Client {
         .unwrap()
 }
 
-async fn body(r: reqwest::Response) -> (u16, String) {
+/// Sends `request`: the status and the body.
+async fn send(request: reqwest::RequestBuilder) -> (u16, String) {
+    let r = request.send().await.unwrap();
     let status = r.status().as_u16();
     (status, r.text().await.unwrap())
 }
@@ -763,17 +765,14 @@ async fn the_bridge_passes_verified_identities_and_refuses_cross_site_requests()
     .await;
 
     // Anonymous: the API allows no anonymous reads.
-    let (status, text) = body(client.get(&svc_b).send().await.unwrap()).await;
+    let (status, text) = send(client.get(&svc_b)).await;
     assert_eq!(status, 401, "{text}");
     // Through the trusted proxy, alice reads and is herself at the API:
     // she may not delete team-b's service.
-    let (status, text) = body(
+    let (status, text) = send(
         client
             .get(&svc_b)
-            .header("x-forwarded-user", "alice@example.com")
-            .send()
-            .await
-            .unwrap(),
+            .header("x-forwarded-user", "alice@example.com"),
     )
     .await;
     assert_eq!(status, 200, "{text}");
@@ -782,14 +781,11 @@ async fn the_bridge_passes_verified_identities_and_refuses_cross_site_requests()
         .unwrap()
         .to_string();
     let delete_b = format!("{base}/api/catalog/entities/by-uid/{uid}");
-    let (status, text) = body(
+    let (status, text) = send(
         client
             .delete(&delete_b)
             .header("x-forwarded-user", "alice")
-            .header("x-catalog-request", "1")
-            .send()
-            .await
-            .unwrap(),
+            .header("x-catalog-request", "1"),
     )
     .await;
     assert_eq!(status, 403, "{text}");
@@ -798,66 +794,46 @@ async fn the_bridge_passes_verified_identities_and_refuses_cross_site_requests()
         "{text}"
     );
     // Without the CSRF header the bridge refuses before asking the API.
-    let (status, text) = body(
-        client
-            .delete(&delete_b)
-            .header("x-forwarded-user", "bob")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, text) = send(client.delete(&delete_b).header("x-forwarded-user", "bob")).await;
     assert_eq!(status, 403, "{text}");
     assert!(text.contains("x-catalog-request"), "{text}");
     // From a foreign origin, even with it.
-    let (status, text) = body(
+    let (status, text) = send(
         client
             .delete(&delete_b)
             .header("x-forwarded-user", "bob")
             .header("x-catalog-request", "1")
-            .header("origin", "https://evil.example")
-            .send()
-            .await
-            .unwrap(),
+            .header("origin", "https://evil.example"),
     )
     .await;
     assert_eq!(status, 403, "{text}");
     assert!(text.contains("evil.example"), "{text}");
-    let (status, _) = body(
+    let (status, _) = send(
         client
             .delete(&delete_b)
             .header("x-forwarded-user", "bob")
             .header("x-catalog-request", "1")
-            .header("sec-fetch-site", "cross-site")
-            .send()
-            .await
-            .unwrap(),
+            .header("sec-fetch-site", "cross-site"),
     )
     .await;
     assert_eq!(status, 403);
     // Bob, a member of team-b, deletes it.
-    let (status, text) = body(
+    let (status, text) = send(
         client
             .delete(&delete_b)
             .header("x-forwarded-user", "bob")
             .header("x-catalog-request", "1")
-            .header("origin", base.as_str())
-            .send()
-            .await
-            .unwrap(),
+            .header("origin", base.as_str()),
     )
     .await;
     assert_eq!(status, 204, "{text}");
 
     // A bridge token names its user; an unknown bearer token (a JWT) goes
     // to the API as it is.
-    let (status, text) = body(
+    let (status, text) = send(
         client
             .get(format!("{base}/api/identity"))
-            .bearer_auth(CAROL)
-            .send()
-            .await
-            .unwrap(),
+            .bearer_auth(CAROL),
     )
     .await;
     assert_eq!(status, 200);
@@ -914,25 +890,14 @@ async fn the_bridge_passes_verified_identities_and_refuses_cross_site_requests()
         .next()
         .unwrap()
         .to_string();
-    let (status, text) = body(
-        client
-            .get(&svc_a)
-            .header("cookie", &cookie)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, text) = send(client.get(&svc_a).header("cookie", &cookie)).await;
     assert_eq!(status, 401, "{text}");
     let refresh = format!("{base}/api/catalog/refresh");
-    let (status, text) = body(
+    let (status, text) = send(
         client
             .post(&refresh)
             .header("cookie", &cookie)
-            .json(&json!({"entityRef": "component:default/svc-a"}))
-            .send()
-            .await
-            .unwrap(),
+            .json(&json!({"entityRef": "component:default/svc-a"})),
     )
     .await;
     assert_eq!(status, 403, "{text}");
@@ -956,15 +921,12 @@ async fn the_bridge_passes_verified_identities_and_refuses_cross_site_requests()
     let other_addr = listener.local_addr().unwrap();
     let stop = CancellationToken::new();
     let serving = tokio::spawn(other.run(listener, stop.clone()));
-    let (status, text) = body(
+    let (status, text) = send(
         client
             .get(format!(
                 "http://{other_addr}/api/catalog/entities/by-name/component/default/svc-a"
             ))
-            .header("x-forwarded-user", "alice")
-            .send()
-            .await
-            .unwrap(),
+            .header("x-forwarded-user", "alice"),
     )
     .await;
     assert_eq!(status, 401, "{text}");

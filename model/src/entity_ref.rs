@@ -87,6 +87,23 @@ impl EntityRef {
     pub fn name(&self) -> &str {
         &self.name
     }
+
+    /// A user named by an identity (a token's claim, a proxy's header): a
+    /// user ref, or a bare name in `namespace`. The error says why not.
+    pub fn parse_user(value: &str, namespace: &str) -> Result<Self, String> {
+        if value.is_empty() || value.len() > 253 {
+            return Err("it must have 1 to 253 characters".into());
+        }
+        if value.chars().any(|c| c.is_control() || c.is_whitespace()) {
+            return Err("it contains whitespace or control characters".into());
+        }
+        let parsed =
+            Self::parse_with_defaults(value, Some("user"), namespace).map_err(|e| e.to_string())?;
+        if parsed.kind() != "user" {
+            return Err("it names a kind other than user".into());
+        }
+        Ok(parsed)
+    }
 }
 
 impl FromStr for EntityRef {

@@ -354,12 +354,8 @@ impl Auth {
         } else {
             value.split('@').next().unwrap_or(value)
         };
-        if name.is_empty() || name.chars().any(|c| c.is_control() || c.is_whitespace()) {
-            return None;
-        }
-        catalog_model::EntityRef::parse_with_defaults(name, Some("user"), &proxy.namespace)
+        catalog_model::EntityRef::parse_user(name, &proxy.namespace)
             .ok()
-            .filter(|r| r.kind() == "user")
             .map(|r| r.to_string())
     }
 

@@ -48,8 +48,6 @@ pub enum BridgeError {
         #[source]
         source: std::io::Error,
     },
-    #[error("UI bridge server: {0}")]
-    Serve(String),
 }
 
 /// The channel to the API: calls carry the caller's trace context and
