@@ -472,13 +472,16 @@ async fn rebuild(
     let progress_bar = bar.clone();
     let on_progress = move |p: &Progress| {
         progress_bar.set_position(p.percent() as u64);
-        let msg = format!(
+        let mut msg = format!(
             "{}/{} events, {:.0} events/s, {:.1}s",
             p.applied.min(p.target),
             p.target,
             p.rate,
             p.elapsed.as_secs_f64()
         );
+        if p.indexing {
+            msg.push_str("; building indexes");
+        }
         if progress_bar.is_hidden() {
             eprintln!("rebuilding {:>5.1}% {msg}", p.percent());
         }

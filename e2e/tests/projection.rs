@@ -202,7 +202,7 @@ async fn duplicate_event_ids_and_redeliveries_have_no_second_effect() {
 
     // Redelivery of already-applied messages (as after a crash before the ack).
     let mut client = pool.get().await.unwrap();
-    let redelivered = vec![BatchItem::Event(catalog_eventlog::DecodedEvent {
+    let redelivered = vec![BatchItem::event(catalog_eventlog::DecodedEvent {
         sequence: 1,
         event: first,
     })];

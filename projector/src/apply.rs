@@ -6,6 +6,7 @@
 //! `entity_history` keeps every event.
 
 use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
 
 use catalog_eventlog::{DecodedEvent, LocationEvent};
 
@@ -19,8 +20,8 @@ use uuid::Uuid;
 /// One message of a batch.
 #[derive(Debug, Clone)]
 pub enum BatchItem {
-    /// A valid entity event.
-    Event(DecodedEvent),
+    /// A valid entity event, prepared for applying ([`BatchItem::event`]).
+    Event(Arc<PreparedEvent>),
     /// A valid location event.
     Location { sequence: u64, event: LocationEvent },
     /// A message that cannot be applied, kept as a dead letter.
@@ -36,13 +37,108 @@ pub enum BatchItem {
 }
 
 impl BatchItem {
+    /// An entity event, with what applying it needs computed now.
+    pub fn event(decoded: DecodedEvent) -> Self {
+        Self::Event(Arc::new(PreparedEvent::new(decoded)))
+    }
+
     /// Stream sequence of the message.
     pub fn sequence(&self) -> u64 {
         match self {
-            Self::Event(e) => e.sequence,
+            Self::Event(e) => e.decoded.sequence,
             Self::Location { sequence, .. }
             | Self::Dead { sequence, .. }
             | Self::Foreign { sequence } => *sequence,
+        }
+    }
+}
+
+/// An entity event with what applying it needs computed ahead: the
+/// projector prepares each event as it is received, while the previous
+/// batch is being applied, so that a batch's transaction spends its time in
+/// PostgreSQL rather than waiting for the projector between statements.
+#[derive(Debug)]
+pub struct PreparedEvent {
+    pub decoded: DecodedEvent,
+    /// The entity's reference, as stored.
+    entity_ref: String,
+    /// The event id (the codec only lets UUIDs through).
+    event_id: Uuid,
+    /// For an upsert: its rows' values.
+    upsert: Option<PreparedUpsert>,
+}
+
+/// The values an upsert writes.
+#[derive(Debug)]
+struct PreparedUpsert {
+    /// The descriptor as JSON text (history and current state).
+    doc: String,
+    content_hash: String,
+    kind: String,
+    namespace: String,
+    name: String,
+    /// `spec.type`, lower-cased.
+    spec_type: Option<String>,
+    /// `entities.fields` and `entities.fields_case` as JSON text.
+    fields: String,
+    fields_case: Option<String>,
+    /// The relations the entity declares: (type, target).
+    relations: Vec<(&'static str, String)>,
+    /// Its contributions to the facet counts: (path, value).
+    counted: Vec<(&'static str, String)>,
+}
+
+impl PreparedEvent {
+    fn new(decoded: DecodedEvent) -> Self {
+        let entity_ref = decoded.event.entity_ref.to_string();
+        // The codec only lets UUID event ids through.
+        let event_id = Uuid::parse_str(&decoded.event.event_id).unwrap_or_default();
+        let upsert = match &decoded.event.change {
+            EntityChange::Upserted {
+                entity,
+                content_hash,
+            } => Some(PreparedUpsert::new(entity, content_hash)),
+            EntityChange::Deleted => None,
+        };
+        Self {
+            decoded,
+            entity_ref,
+            event_id,
+            upsert,
+        }
+    }
+
+    fn sequence(&self) -> u64 {
+        self.decoded.sequence
+    }
+
+    fn is_delete(&self) -> bool {
+        self.upsert.is_none()
+    }
+}
+
+impl PreparedUpsert {
+    fn new(entity: &catalog_model::Entity, content_hash: &str) -> Self {
+        let r = entity.entity_ref();
+        let flat = catalog_model::entity_fields(entity);
+        let (fields, fields_case) = stored_fields(&flat);
+        let relations: Vec<(&'static str, String)> = derive_relations(entity)
+            .into_iter()
+            .filter(|rel| rel.source == *r)
+            .map(|rel| (rel.relation.as_str(), rel.target.to_string()))
+            .collect();
+        let counted = crate::counts::counted(&flat, &relations);
+        Self {
+            doc: serde_json::to_string(entity.as_json()).unwrap_or_default(),
+            content_hash: content_hash.to_string(),
+            kind: r.kind().to_string(),
+            namespace: r.namespace().to_string(),
+            name: r.name().to_string(),
+            spec_type: entity.spec_str("type").map(str::to_lowercase),
+            fields: fields.to_string(),
+            fields_case: fields_case.map(|c| c.to_string()),
+            relations,
+            counted,
         }
     }
 }
@@ -159,7 +255,11 @@ pub async fn apply_batch(
 
 type Dead = (u64, String, String, Vec<u8>);
 
-type Split = (Vec<DecodedEvent>, Vec<(u64, LocationEvent)>, Vec<Dead>);
+type Split = (
+    Vec<Arc<PreparedEvent>>,
+    Vec<(u64, LocationEvent)>,
+    Vec<Dead>,
+);
 
 fn split(items: Vec<BatchItem>) -> Split {
     let mut events = Vec::new();
@@ -198,18 +298,13 @@ async fn insert_dead_letters(
     Ok(())
 }
 
-fn event_uuid(e: &DecodedEvent) -> Uuid {
-    // The codec only lets UUID event ids through.
-    Uuid::parse_str(&e.event.event_id).unwrap_or_default()
-}
-
 /// Drops events whose id was already applied (a duplicate published outside
 /// JetStream's de-duplication window), including duplicates within the batch.
 async fn drop_already_applied(
     tx: &impl GenericClient,
-    events: Vec<DecodedEvent>,
-) -> Result<Vec<DecodedEvent>, tokio_postgres::Error> {
-    let ids: Vec<Uuid> = events.iter().map(event_uuid).collect();
+    events: Vec<Arc<PreparedEvent>>,
+) -> Result<Vec<Arc<PreparedEvent>>, tokio_postgres::Error> {
+    let ids: Vec<Uuid> = events.iter().map(|e| e.event_id).collect();
     let rows = tx
         .query(
             "SELECT event_id FROM entity_history WHERE event_id = ANY($1)",
@@ -219,7 +314,7 @@ async fn drop_already_applied(
     let mut seen: HashSet<Uuid> = rows.iter().map(|r| r.get(0)).collect();
     Ok(events
         .into_iter()
-        .filter(|e| seen.insert(event_uuid(e)))
+        .filter(|e| seen.insert(e.event_id))
         .collect())
 }
 
@@ -229,45 +324,43 @@ fn time_of(e: &DecodedEvent) -> DateTime<Utc> {
 
 async fn insert_history(
     tx: &impl GenericClient,
-    events: &[DecodedEvent],
+    events: &[Arc<PreparedEvent>],
 ) -> Result<(), tokio_postgres::Error> {
-    let mut seqs = Vec::new();
-    let mut ids = Vec::new();
-    let mut refs = Vec::new();
-    let mut changes = Vec::new();
-    let mut docs: Vec<Option<Value>> = Vec::new();
-    let mut hashes: Vec<Option<String>> = Vec::new();
-    let mut producers = Vec::new();
-    let mut locations = Vec::new();
-    let mut times = Vec::new();
+    let mut seqs = Vec::with_capacity(events.len());
+    let mut ids = Vec::with_capacity(events.len());
+    let mut refs = Vec::with_capacity(events.len());
+    let mut changes = Vec::with_capacity(events.len());
+    let mut docs: Vec<Option<&str>> = Vec::with_capacity(events.len());
+    let mut hashes: Vec<Option<&str>> = Vec::with_capacity(events.len());
+    let mut producers = Vec::with_capacity(events.len());
+    let mut locations = Vec::with_capacity(events.len());
+    let mut times = Vec::with_capacity(events.len());
     for e in events {
-        seqs.push(seq_i64(e.sequence));
-        ids.push(event_uuid(e));
-        refs.push(e.event.entity_ref.to_string());
-        match &e.event.change {
-            EntityChange::Upserted {
-                entity,
-                content_hash,
-            } => {
+        seqs.push(seq_i64(e.sequence()));
+        ids.push(e.event_id);
+        refs.push(e.entity_ref.as_str());
+        match &e.upsert {
+            Some(u) => {
                 changes.push("upserted");
-                docs.push(Some(entity.to_value()));
-                hashes.push(Some(content_hash.clone()));
+                docs.push(Some(u.doc.as_str()));
+                hashes.push(Some(u.content_hash.as_str()));
             }
-            EntityChange::Deleted => {
+            None => {
                 changes.push("deleted");
                 docs.push(None);
                 hashes.push(None);
             }
         }
-        producers.push(e.event.source.producer.clone());
-        locations.push(e.event.source.location.clone());
-        times.push(time_of(e));
+        let source = &e.decoded.event.source;
+        producers.push(source.producer.as_str());
+        locations.push(source.location.as_str());
+        times.push(time_of(&e.decoded));
     }
     tx.execute(
         "INSERT INTO entity_history \
            (sequence, event_id, entity_ref, change, entity, content_hash, producer, location, occurred_at) \
-         SELECT * FROM UNNEST($1::int8[], $2::uuid[], $3::text[], $4::text[], $5::jsonb[], $6::text[], \
-                              $7::text[], $8::text[], $9::timestamptz[]) \
+         SELECT * FROM UNNEST($1::int8[], $2::uuid[], $3::text[], $4::text[], $5::text[]::jsonb[], \
+                              $6::text[], $7::text[], $8::text[], $9::timestamptz[]) \
          ON CONFLICT DO NOTHING",
         &[&seqs, &ids, &refs, &changes, &docs, &hashes, &producers, &locations, &times],
     )
@@ -277,7 +370,7 @@ async fn insert_history(
 
 async fn apply_current_state(
     tx: &impl GenericClient,
-    events: &[DecodedEvent],
+    events: &[Arc<PreparedEvent>],
 ) -> Result<(), tokio_postgres::Error> {
     // Last event per entity wins, but a deletion earlier in the batch still
     // ends the old entity: a re-created entity gets a new uid however the
@@ -285,20 +378,20 @@ async fn apply_current_state(
     //
     // An entity's uid is the id of the event that created it: its first
     // upsert after its last deletion (in this batch or before it).
-    let mut last: BTreeMap<String, &DecodedEvent> = BTreeMap::new();
-    let mut last_delete: BTreeMap<String, u64> = BTreeMap::new();
-    let mut created_by: BTreeMap<String, Uuid> = BTreeMap::new();
+    let mut last: BTreeMap<&str, &PreparedEvent> = BTreeMap::new();
+    let mut last_delete: BTreeMap<&str, u64> = BTreeMap::new();
+    let mut created_by: BTreeMap<&str, Uuid> = BTreeMap::new();
     for e in events {
-        let r = e.event.entity_ref.to_string();
-        if matches!(e.event.change, EntityChange::Deleted) {
-            last_delete.insert(r.clone(), e.sequence);
-            created_by.remove(&r);
+        let r = e.entity_ref.as_str();
+        if e.is_delete() {
+            last_delete.insert(r, e.sequence());
+            created_by.remove(r);
         } else {
-            created_by.entry(r.clone()).or_insert_with(|| event_uuid(e));
+            created_by.entry(r).or_insert(e.event_id);
         }
         last.insert(r, e);
     }
-    let touched: Vec<String> = last.keys().cloned().collect();
+    let touched: Vec<&str> = last.keys().copied().collect();
 
     // Facet counts: the stored versions out (read before anything
     // changes), the new ones in.
@@ -306,11 +399,10 @@ async fn apply_current_state(
     counts.subtract_stored(tx, &touched).await?;
     let mut up = Upserts::default();
     for (r, e) in &last {
-        if let EntityChange::Upserted { entity, .. } = &e.event.change {
-            let fields = catalog_model::entity_fields(entity);
-            counts.add_version(entity, &fields);
-            let uid = created_by.get(r).copied().unwrap_or_else(|| event_uuid(e));
-            up.push(r, uid, e, entity, &fields);
+        if let Some(u) = &e.upsert {
+            counts.add_counted(&u.kind, u.spec_type.as_deref(), &u.counted);
+            let uid = created_by.get(r).copied().unwrap_or(e.event_id);
+            up.push(uid, e, u);
         }
     }
     // The relations the touched entities declare, before and after. Every
@@ -327,23 +419,16 @@ async fn apply_current_state(
         .collect();
     let mut new: HashSet<RelationRow> = HashSet::new();
     for (r, e) in &last {
-        if let EntityChange::Upserted { entity, .. } = &e.event.change {
+        if let Some(u) = &e.upsert {
             new.extend(
-                derive_relations(entity)
-                    .into_iter()
-                    .filter(|rel| rel.source == *entity.entity_ref())
-                    .map(|rel| {
-                        (
-                            r.clone(),
-                            rel.relation.as_str().to_string(),
-                            rel.target.to_string(),
-                        )
-                    }),
+                u.relations
+                    .iter()
+                    .map(|(kind, target)| (r.to_string(), kind.to_string(), target.clone())),
             );
         }
     }
 
-    let deleted_refs: Vec<&String> = last_delete.keys().collect();
+    let deleted_refs: Vec<&str> = last_delete.keys().copied().collect();
     let deleted_seqs: Vec<i64> = last_delete.values().map(|s| seq_i64(*s)).collect();
     tx.execute(
         "DELETE FROM entities e USING UNNEST($1::text[], $2::int8[]) AS d(entity_ref, sequence) \
@@ -356,8 +441,8 @@ async fn apply_current_state(
                (entity_ref, uid, kind, namespace, name, spec_type, entity, sequence, event_id, location, \
                 updated_at, fields, fields_case) \
              SELECT * FROM UNNEST($1::text[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], \
-                         $7::jsonb[], $8::int8[], $13::uuid[], $9::text[], $10::timestamptz[], $11::jsonb[], \
-                         $12::jsonb[]) \
+                         $7::text[]::jsonb[], $8::int8[], $13::uuid[], $9::text[], $10::timestamptz[], \
+                         $11::text[]::jsonb[], $12::text[]::jsonb[]) \
              ON CONFLICT (entity_ref) DO UPDATE SET \
                kind = EXCLUDED.kind, namespace = EXCLUDED.namespace, name = EXCLUDED.name, \
                spec_type = EXCLUDED.spec_type, entity = EXCLUDED.entity, \
@@ -403,20 +488,20 @@ type RelationRow = (String, String, String);
 
 /// Relation rows as columns, for `UNNEST`.
 #[derive(Default)]
-struct RelationColumns {
-    sources: Vec<String>,
-    types: Vec<String>,
-    targets: Vec<String>,
+struct RelationColumns<'a> {
+    sources: Vec<&'a str>,
+    types: Vec<&'a str>,
+    targets: Vec<&'a str>,
     inverse_types: Vec<&'static str>,
 }
 
-impl RelationColumns {
-    fn of<'a>(rows: impl Iterator<Item = &'a RelationRow>) -> Self {
+impl<'a> RelationColumns<'a> {
+    fn of(rows: impl Iterator<Item = &'a RelationRow>) -> Self {
         let mut out = Self::default();
         for (source, kind, target) in rows {
-            out.sources.push(source.clone());
-            out.types.push(kind.clone());
-            out.targets.push(target.clone());
+            out.sources.push(source);
+            out.types.push(kind);
+            out.targets.push(target);
             out.inverse_types.push(
                 catalog_model::RelationType::parse(kind).map_or("", |t| t.inverse().as_str()),
             );
@@ -425,49 +510,40 @@ impl RelationColumns {
     }
 }
 
+/// The `entities` rows of a batch, as columns.
 #[derive(Default)]
-struct Upserts {
-    refs: Vec<String>,
+struct Upserts<'a> {
+    refs: Vec<&'a str>,
     /// Used only when the row is new.
     uids: Vec<Uuid>,
     ids: Vec<Uuid>,
-    kinds: Vec<String>,
-    namespaces: Vec<String>,
-    names: Vec<String>,
-    types: Vec<Option<String>>,
-    docs: Vec<Value>,
+    kinds: Vec<&'a str>,
+    namespaces: Vec<&'a str>,
+    names: Vec<&'a str>,
+    types: Vec<Option<&'a str>>,
+    docs: Vec<&'a str>,
     seqs: Vec<i64>,
-    locations: Vec<String>,
+    locations: Vec<&'a str>,
     times: Vec<DateTime<Utc>>,
-    fields: Vec<Value>,
-    fields_case: Vec<Option<Value>>,
+    fields: Vec<&'a str>,
+    fields_case: Vec<Option<&'a str>>,
 }
 
-impl Upserts {
-    fn push(
-        &mut self,
-        entity_ref: &str,
-        uid: Uuid,
-        e: &DecodedEvent,
-        entity: &catalog_model::Entity,
-        fields: &catalog_model::Fields,
-    ) {
-        let r = entity.entity_ref();
-        self.refs.push(entity_ref.to_string());
+impl<'a> Upserts<'a> {
+    fn push(&mut self, uid: Uuid, e: &'a PreparedEvent, u: &'a PreparedUpsert) {
+        self.refs.push(&e.entity_ref);
         self.uids.push(uid);
-        self.ids.push(event_uuid(e));
-        self.kinds.push(r.kind().to_string());
-        self.namespaces.push(r.namespace().to_string());
-        self.names.push(r.name().to_string());
-        self.types
-            .push(entity.spec_str("type").map(str::to_lowercase));
-        self.docs.push(entity.to_value());
-        self.seqs.push(seq_i64(e.sequence));
-        self.locations.push(e.event.source.location.clone());
-        self.times.push(time_of(e));
-        let (fields, case) = stored_fields(fields);
-        self.fields.push(fields);
-        self.fields_case.push(case);
+        self.ids.push(e.event_id);
+        self.kinds.push(&u.kind);
+        self.namespaces.push(&u.namespace);
+        self.names.push(&u.name);
+        self.types.push(u.spec_type.as_deref());
+        self.docs.push(&u.doc);
+        self.seqs.push(seq_i64(e.sequence()));
+        self.locations.push(&e.decoded.event.source.location);
+        self.times.push(time_of(&e.decoded));
+        self.fields.push(&u.fields);
+        self.fields_case.push(u.fields_case.as_deref());
     }
 }
 

@@ -12,7 +12,7 @@
 
 use std::collections::BTreeMap;
 
-use catalog_model::{Entity, Fields, RelationType, derive_relations};
+use catalog_model::{Fields, RelationType};
 use tokio_postgres::GenericClient;
 
 /// The counted facets, as facet keys (`Key::as_str`).
@@ -46,6 +46,28 @@ fn field_paths() -> Vec<&'static str> {
     COUNTED.iter().copied().filter(|p| *p != OWNED_BY).collect()
 }
 
+/// What an entity version adds to the counts: (path, value) for each
+/// distinct value of the counted paths of its flattened `fields`, as
+/// written, and each owner among its declared `relations` (type, target).
+pub fn counted(
+    fields: &Fields,
+    relations: &[(&'static str, String)],
+) -> Vec<(&'static str, String)> {
+    let mut out = Vec::new();
+    for path in field_paths() {
+        for value in fields.get(path).into_iter().flatten().flatten() {
+            out.push((path, value.clone()));
+        }
+    }
+    let owned_by = RelationType::OwnedBy.as_str();
+    for (kind, target) in relations {
+        if *kind == owned_by {
+            out.push((OWNED_BY, target.clone()));
+        }
+    }
+    out
+}
+
 /// (kind, spec type or '', path, value) → change of count.
 #[derive(Debug, Default)]
 pub struct CountChanges(BTreeMap<(String, String, String, String), i64>);
@@ -58,24 +80,17 @@ impl CountChanges {
             .or_default() += change;
     }
 
-    /// Counts a new version of an entity (`fields` are its flattened fields).
-    pub fn add_version(&mut self, entity: &Entity, fields: &Fields) {
-        let bucket = (
-            entity.entity_ref().kind().to_string(),
-            entity
-                .spec_str("type")
-                .map(str::to_lowercase)
-                .unwrap_or_default(),
-        );
-        for path in field_paths() {
-            for value in fields.get(path).into_iter().flatten().flatten() {
-                self.add(&bucket, path, value.clone(), 1);
-            }
-        }
-        for rel in derive_relations(entity) {
-            if rel.relation == RelationType::OwnedBy && rel.source == *entity.entity_ref() {
-                self.add(&bucket, OWNED_BY, rel.target.to_string(), 1);
-            }
+    /// Counts a new version of an entity of `kind` and `spec_type`
+    /// (lower-cased), given its [`counted`] values.
+    pub fn add_counted(
+        &mut self,
+        kind: &str,
+        spec_type: Option<&str>,
+        counted: &[(&'static str, String)],
+    ) {
+        let bucket = (kind.to_string(), spec_type.unwrap_or_default().to_string());
+        for (path, value) in counted {
+            self.add(&bucket, path, value.clone(), 1);
         }
     }
 
@@ -83,7 +98,7 @@ impl CountChanges {
     pub async fn subtract_stored(
         &mut self,
         tx: &impl GenericClient,
-        refs: &[String],
+        refs: &[&str],
     ) -> Result<(), tokio_postgres::Error> {
         let rows = tx
             .query(

@@ -552,7 +552,7 @@ impl Worker {
             decode_location_event(prefix, &subject, &message.payload)
                 .map(|event| BatchItem::Location { sequence, event })
         } else {
-            decode_event(prefix, &subject, &message.payload, sequence).map(BatchItem::Event)
+            decode_event(prefix, &subject, &message.payload, sequence).map(BatchItem::event)
         };
         let item = match decoded {
             Ok(item) => item,
@@ -624,9 +624,9 @@ fn dead(prefix: &str, item: BatchItem, e: &ApplyError) -> BatchItem {
     let reason = format!("rejected by the read model: {e}");
     match item {
         BatchItem::Event(ev) => {
-            let (subject, headers, payload) = encode_event(prefix, &ev.event);
+            let (subject, headers, payload) = encode_event(prefix, &ev.decoded.event);
             BatchItem::Dead {
-                sequence: ev.sequence,
+                sequence: ev.decoded.sequence,
                 subject,
                 reason,
                 payload: payload.to_vec(),

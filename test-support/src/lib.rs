@@ -96,6 +96,15 @@ impl TestEnv {
 
 impl Drop for TestEnv {
     fn drop(&mut self) {
+        // `CATALOG_TEST_KEEP=1` leaves the database and stream in place,
+        // for looking at what a test or benchmark left behind.
+        if std::env::var_os("CATALOG_TEST_KEEP").is_some_and(|v| v == "1") {
+            eprintln!(
+                "CATALOG_TEST_KEEP: kept database {} and stream {}",
+                self.db_name, self.stream
+            );
+            return;
+        }
         let args = (
             self.admin_url.clone(),
             self.nats_url.clone(),

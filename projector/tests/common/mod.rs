@@ -55,7 +55,7 @@ pub async fn apply(pool: &Pool, first: u64, events: &[EntityEvent], batch: usize
         .iter()
         .enumerate()
         .map(|(i, e)| {
-            BatchItem::Event(DecodedEvent {
+            BatchItem::event(DecodedEvent {
                 sequence: first + i as u64,
                 event: e.clone(),
             })
