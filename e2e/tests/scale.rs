@@ -51,6 +51,24 @@ async fn sums(pool: &Pool, schema: &str) -> BTreeMap<String, String> {
 
 /// Every entity row reflects the last event of its history: a later version
 /// was never overwritten by an earlier one.
+/// Every index of the live schema, by name, with its definition.
+async fn indexes(pool: &Pool) -> Vec<(String, String)> {
+    let c = pool.get().await.unwrap();
+    let rows = c
+        .query(
+            "SELECT indexname::text, indexdef FROM pg_indexes WHERE schemaname = 'public' ORDER BY 1",
+            &[],
+        )
+        .await
+        .unwrap();
+    let list: Vec<(String, String)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    assert!(
+        list.iter().any(|(n, _)| n == "entities_search_text"),
+        "{list:#?}"
+    );
+    list
+}
+
 async fn assert_latest_versions(pool: &Pool) {
     let c = pool.get().await.unwrap();
     let stale: i64 = c
@@ -207,6 +225,8 @@ async fn a_rebuild_is_identical_to_the_live_model_and_switches_in_under_load() {
     clean.shutdown.cancel();
     let _ = clean.handle.await;
     assert_eq!(sums(&pool, "public").await, sums(&pool2, "public").await);
+    // The indexes the replay went without were all built again.
+    assert_eq!(indexes(&pool).await, indexes(&pool2).await);
     // Only the live schema and no leftovers.
     let c = pool.get().await.unwrap();
     let schemas: i64 = c
