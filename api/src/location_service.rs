@@ -263,8 +263,7 @@ impl LocationApi {
                 location: Some(location),
                 exists,
                 entities: outcome
-                    .found
-                    .iter()
+                    .found()
                     .map(|f| catalog_proto::json_to_struct(&f.entity.to_value()))
                     .collect(),
                 problems: outcome.problems.iter().map(problem_to_proto).collect(),

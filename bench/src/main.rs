@@ -35,6 +35,10 @@ struct Args {
     /// Projector batch wait, in milliseconds.
     #[arg(long, default_value_t = 50)]
     batch_wait_ms: u64,
+    /// Only write the descriptor files into this directory, and exit (to
+    /// profile the ingestor alone, e.g. with `catalog validate <dir>`).
+    #[arg(long)]
+    write_only: Option<std::path::PathBuf>,
 }
 
 /// Writes `n` entities into `dir`; returns the number of files.
@@ -73,6 +77,16 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     let args = Args::parse();
+    if let Some(dir) = &args.write_only {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let files = generate(dir, args.entities, args.per_file)?;
+        println!(
+            "{} entities in {files} files in {}",
+            args.entities,
+            dir.display()
+        );
+        return Ok(());
+    }
     let dir = tempfile::tempdir()?;
     let files = generate(dir.path(), args.entities, args.per_file)?;
     let pipeline = Pipeline::start_with(ProjectorConfig {

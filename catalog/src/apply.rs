@@ -42,8 +42,8 @@ pub async fn apply(args: ApplyArgs) -> anyhow::Result<bool> {
             .to_spec(&cwd)
             .with_context(|| format!("location {path:?}"))?;
         let outcome = crawl_once(&spec, &policy).await?;
-        local_problems.extend(outcome.problems);
-        for f in &outcome.found {
+        local_problems.extend(outcome.problems.iter().cloned());
+        for f in outcome.found() {
             let mut doc = f.entity.to_value();
             // The service sets the location annotations for the pushing source.
             if let Some(a) = doc

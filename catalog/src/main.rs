@@ -530,7 +530,7 @@ async fn validate(
             .to_spec(&cwd)
             .with_context(|| format!("location {path:?}"))?;
         let outcome = crawl_once(&spec, &policy).await?;
-        entities += outcome.found.len();
+        entities += outcome.found_count();
         problems.extend(outcome.problems);
     }
     match format {

@@ -78,7 +78,7 @@ pub fn encode_event(prefix: &str, event: &EntityEvent) -> (String, HeaderMap, By
             entity,
             content_hash,
         } => pb::entity_event::Change::Upserted(pb::EntityUpserted {
-            entity_json: entity.canonical_json(),
+            entity_json: entity.canonical_text().to_string(),
             content_hash: content_hash.clone(),
         }),
         EntityChange::Deleted => pb::entity_event::Change::Deleted(pb::EntityDeleted {}),

@@ -5,6 +5,11 @@
 //! The outcome of each source is cached with the stamps (mtime, size) of
 //! every file it depends on, so a poll over an unchanged tree re-reads
 //! nothing.
+//!
+//! Sources are read ahead of the crawl, several at once on the blocking
+//! pool (reading, YAML parsing and validation are CPU work), while their
+//! outcomes are taken in the crawl's own order: what a crawl finds, and so
+//! which of two definitions of an entity wins, does not depend on timing.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -71,13 +76,39 @@ pub struct Found {
 /// The result of crawling one root.
 #[derive(Debug, Clone, Default)]
 pub struct RootOutcome {
-    /// Shared with the crawl cache: a poll over unchanged sources copies nothing.
-    pub found: Vec<Arc<Found>>,
+    /// The outcome of each source read, in crawl order; shared with the
+    /// crawl cache: a poll over unchanged sources copies nothing.
+    sources: Vec<Arc<SourceOutcome>>,
     pub problems: Vec<Problem>,
     /// Sources whose previously published entities must be kept: they could
     /// not be read or parsed, or have an invalid document. The root's own key
     /// is here when the root itself could not be read.
     pub retained: HashSet<String>,
+}
+
+impl RootOutcome {
+    /// Every entity found, in crawl order.
+    pub fn found(&self) -> impl Iterator<Item = &Arc<Found>> {
+        self.sources.iter().flat_map(|s| s.found.iter())
+    }
+
+    /// How many entities were found.
+    pub fn found_count(&self) -> usize {
+        self.sources.iter().map(|s| s.found.len()).sum()
+    }
+
+    /// Whether `other` is made of the very same source outcomes (nothing
+    /// was read again), with the same problems and retained sources.
+    pub fn same_as(&self, other: &RootOutcome) -> bool {
+        self.sources.len() == other.sources.len()
+            && self
+                .sources
+                .iter()
+                .zip(&other.sources)
+                .all(|(a, b)| Arc::ptr_eq(a, b))
+            && self.problems == other.problems
+            && self.retained == other.retained
+    }
 }
 
 /// What one source produced.
@@ -90,6 +121,16 @@ struct SourceOutcome {
     retained: bool,
     /// Location targets to follow.
     targets: Vec<Target>,
+}
+
+/// The checks applied to each entity after the envelope rules (kind rules).
+pub type Check =
+    Arc<dyn Fn(&Entity) -> Result<(), catalog_model::EntityError> + Send + Sync + 'static>;
+
+/// The kind rules of `policy`, as a crawl's check.
+pub fn kind_check(policy: &catalog_model::kinds::KindPolicy) -> Check {
+    let policy = policy.clone();
+    Arc::new(move |e: &Entity| catalog_model::kinds::check_kind(e, &policy))
 }
 
 /// Caches source outcomes between crawls.
@@ -112,7 +153,7 @@ pub struct Crawler<'a> {
     pub urls: &'a UrlReader,
     pub cache: &'a mut CrawlCache,
     /// Checks applied to each entity after the envelope rules (kind rules).
-    pub check: &'a (dyn Fn(&Entity) -> Result<(), catalog_model::EntityError> + Send + Sync),
+    pub check: Check,
     /// Whether URL sources are fetched again; when false, a URL read before
     /// is answered from the cache (its location is not due for a refresh).
     pub refresh_urls: bool,
@@ -172,17 +213,22 @@ impl Crawler<'_> {
             })
             .collect();
         let mut visited = HashSet::new();
-        while let Some(Pending {
-            target:
-                Target {
-                    source,
-                    optional,
-                    base,
-                },
-            listed,
-            chain,
-        }) = queue.pop()
-        {
+        let mut ahead = ReadAhead::default();
+        loop {
+            self.read_ahead(&root_key, &queue, &visited, &mut ahead);
+            let Some(Pending {
+                target:
+                    Target {
+                        source,
+                        optional,
+                        base,
+                    },
+                listed,
+                chain,
+            }) = queue.pop()
+            else {
+                break;
+            };
             if !visited.insert(source.clone()) {
                 continue;
             }
@@ -196,14 +242,24 @@ impl Crawler<'_> {
                 out.retained.insert(root_key.clone());
                 break;
             }
-            let outcome = self
-                .source(&root_key, &base, &source, optional, listed)
-                .await;
+            let outcome = match ahead.take(&source, optional, listed, &base) {
+                Some(Ahead::Ready(cached)) => {
+                    self.cache.used.insert((root_key.clone(), source.clone()));
+                    cached
+                }
+                Some(Ahead::Reading(read)) => {
+                    let outcome = joined(read, &source).await;
+                    self.store(&root_key, &source, outcome)
+                }
+                None => {
+                    self.source(&root_key, &base, &source, optional, listed)
+                        .await
+                }
+            };
             let key = source.to_string();
             if outcome.retained {
                 out.retained.insert(key.clone());
             }
-            out.found.extend(outcome.found.iter().cloned());
             out.problems.extend(outcome.problems.iter().cloned());
             let mut next_chain = chain.clone();
             next_chain.push(key.clone());
@@ -226,6 +282,9 @@ impl Crawler<'_> {
                     chain: next_chain.clone(),
                 });
             }
+            if !outcome.found.is_empty() {
+                out.sources.push(outcome);
+            }
         }
         // A source that failed may be a Location whose targets were not
         // followed this time: nothing of this root can be known to be gone.
@@ -233,6 +292,85 @@ impl Crawler<'_> {
             out.retained.insert(root_key);
         }
         out
+    }
+
+    /// Starts reading the sources next in line (the top of the stack), up
+    /// to [`READ_AHEAD`] at once; those whose cached outcome is still fresh
+    /// are answered from the cache.
+    fn read_ahead(
+        &mut self,
+        root_key: &str,
+        queue: &[Pending],
+        visited: &HashSet<Source>,
+        ahead: &mut ReadAhead,
+    ) {
+        let mut reading = ahead.reading();
+        for pending in queue.iter().rev() {
+            if reading >= *READ_AHEAD || ahead.entries.len() >= 4 * *READ_AHEAD {
+                break;
+            }
+            let Target {
+                source,
+                optional,
+                base,
+            } = &pending.target;
+            if visited.contains(source) || ahead.entries.contains_key(source) {
+                continue;
+            }
+            let outcome = match self.cached(root_key, source) {
+                Some(cached) => Ahead::Ready(cached),
+                None => {
+                    reading += 1;
+                    Ahead::Reading(self.spawn_read(
+                        root_key,
+                        base,
+                        source,
+                        *optional,
+                        pending.listed,
+                    ))
+                }
+            };
+            ahead.entries.insert(
+                source.clone(),
+                (*optional, pending.listed, base.clone(), outcome),
+            );
+        }
+    }
+
+    /// The cached outcome of a source, when nothing it depends on changed
+    /// (and, for a URL, when its location is not due for a refresh).
+    fn cached(&mut self, root_key: &str, source: &Source) -> Option<Arc<SourceOutcome>> {
+        let cache_key = (root_key.to_string(), source.clone());
+        let cached = self.cache.sources.get(&cache_key)?;
+        let fresh = match source {
+            Source::Url(_) => !self.refresh_urls,
+            Source::File(path) => {
+                cached.stamp.is_some()
+                    && file_stamp(path) == cached.stamp
+                    && cached.deps.iter().all(|(p, s)| file_stamp(p) == *s)
+            }
+        };
+        fresh.then(|| Arc::clone(cached))
+    }
+
+    /// Reads a source on the blocking pool.
+    fn spawn_read(
+        &self,
+        root_key: &str,
+        base: &Base,
+        source: &Source,
+        optional: bool,
+        listed: bool,
+    ) -> tokio::task::JoinHandle<SourceOutcome> {
+        let reader = SourceReader {
+            urls: self.urls.clone(),
+            check: Arc::clone(&self.check),
+        };
+        let (root_key, base, source) = (root_key.to_string(), base.clone(), source.clone());
+        let runtime = tokio::runtime::Handle::current();
+        tokio::task::spawn_blocking(move || {
+            runtime.block_on(reader.read_source(&root_key, &base, &source, optional, listed))
+        })
     }
 
     /// The outcome of one source, from the cache when nothing it depends on changed.
@@ -244,35 +382,116 @@ impl Crawler<'_> {
         optional: bool,
         listed: bool,
     ) -> Arc<SourceOutcome> {
-        let cache_key = (root_key.to_string(), source.clone());
-        self.cache.used.insert(cache_key.clone());
-        if let Source::Url(_) = source
-            && !self.refresh_urls
-            && let Some(cached) = self.cache.sources.get(&cache_key)
-        {
-            return Arc::clone(cached);
+        if let Some(cached) = self.cached(root_key, source) {
+            self.cache
+                .used
+                .insert((root_key.to_string(), source.clone()));
+            return cached;
         }
-        if let Source::File(path) = source
-            && let Some(cached) = self.cache.sources.get(&cache_key)
-        {
-            let fresh = cached.stamp.is_some()
-                && file_stamp(path) == cached.stamp
-                && cached.deps.iter().all(|(p, s)| file_stamp(p) == *s);
-            if fresh {
-                return Arc::clone(cached);
-            }
-        }
-        let outcome = Arc::new(
-            self.read_source(root_key, base, source, optional, listed)
-                .await,
-        );
+        let read = self.spawn_read(root_key, base, source, optional, listed);
+        let outcome = joined(read, source).await;
+        self.store(root_key, source, outcome)
+    }
+
+    /// Records a freshly read outcome in the cache (and logs its problems).
+    fn store(
+        &mut self,
+        root_key: &str,
+        source: &Source,
+        outcome: SourceOutcome,
+    ) -> Arc<SourceOutcome> {
+        let outcome = Arc::new(outcome);
         for p in &outcome.problems {
             tracing::warn!(problem = %p, "location problem");
         }
+        let cache_key = (root_key.to_string(), source.clone());
+        self.cache.used.insert(cache_key.clone());
         self.cache.sources.insert(cache_key, Arc::clone(&outcome));
         outcome
     }
+}
 
+/// Sources read at once during a crawl: two per core.
+static READ_AHEAD: std::sync::LazyLock<usize> = std::sync::LazyLock::new(|| {
+    2 * std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
+});
+
+/// A source read ahead of the crawl.
+enum Ahead {
+    Ready(Arc<SourceOutcome>),
+    Reading(tokio::task::JoinHandle<SourceOutcome>),
+}
+
+/// The sources read ahead, by source, with the settings they were read with.
+#[derive(Default)]
+struct ReadAhead {
+    entries: HashMap<Source, (bool, bool, Base, Ahead)>,
+}
+
+impl ReadAhead {
+    fn reading(&self) -> usize {
+        self.entries
+            .values()
+            .filter(|(.., a)| matches!(a, Ahead::Reading(_)))
+            .count()
+    }
+
+    /// The read-ahead outcome of `source`, if it was read with the same
+    /// settings (otherwise it is dropped and read again).
+    fn take(
+        &mut self,
+        source: &Source,
+        optional: bool,
+        listed: bool,
+        base: &Base,
+    ) -> Option<Ahead> {
+        let (o, l, b, ahead) = self.entries.remove(source)?;
+        if (o, l, &b) == (optional, listed, base) {
+            Some(ahead)
+        } else {
+            if let Ahead::Reading(handle) = ahead {
+                handle.abort();
+            }
+            None
+        }
+    }
+}
+
+impl Drop for ReadAhead {
+    fn drop(&mut self) {
+        for (.., ahead) in self.entries.values() {
+            if let Ahead::Reading(handle) = ahead {
+                handle.abort();
+            }
+        }
+    }
+}
+
+/// The outcome of a read on the blocking pool; a read that panicked counts
+/// as a source that could not be read (its entities are retained).
+async fn joined(read: tokio::task::JoinHandle<SourceOutcome>, source: &Source) -> SourceOutcome {
+    read.await.unwrap_or_else(|e| SourceOutcome {
+        stamp: None,
+        deps: Vec::new(),
+        found: Vec::new(),
+        problems: vec![problem(
+            &source.to_string(),
+            None,
+            None,
+            format!("reading failed: {e}"),
+        )],
+        retained: true,
+        targets: Vec::new(),
+    })
+}
+
+/// What reading a source needs, owned (it runs on the blocking pool).
+struct SourceReader {
+    urls: UrlReader,
+    check: Check,
+}
+
+impl SourceReader {
     async fn read_source(
         &self,
         root_key: &str,
@@ -294,7 +513,7 @@ impl Crawler<'_> {
             retained: false,
             targets: Vec::new(),
         };
-        let text = match read_source(source, self.urls).await {
+        let text = match read_source(source, &self.urls).await {
             Ok(t) => t,
             Err(ReadError::NotFound) if optional => return out,
             Err(e) => {
@@ -351,7 +570,7 @@ impl Crawler<'_> {
             if let Source::File(path) = &target {
                 deps.push((path.clone(), file_stamp(path)));
             }
-            let content = read_source(&target, self.urls)
+            let content = read_source(&target, &self.urls)
                 .await
                 .map_err(|e| (field.clone(), format!("placeholder target {target}: {e}")))?;
             placeholder::substitute(&mut doc, &p, &content)
@@ -365,7 +584,7 @@ impl Crawler<'_> {
         } else {
             Vec::new()
         };
-        let size = entity.canonical_json().len();
+        let size = entity.canonical_text().len();
         if size > MAX_ENTITY_BYTES {
             return Err((
                 None,
@@ -585,13 +804,11 @@ pub async fn crawl_once(
     policy: &catalog_model::kinds::KindPolicy,
 ) -> Result<RootOutcome, ReadError> {
     let urls = UrlReader::new(&Default::default())?;
-    let policy = policy.clone();
-    let check = move |e: &Entity| catalog_model::kinds::check_kind(e, &policy);
     let mut cache = CrawlCache::default();
     let mut crawler = Crawler {
         urls: &urls,
         cache: &mut cache,
-        check: &check,
+        check: kind_check(policy),
         refresh_urls: true,
     };
     Ok(crawler.crawl(spec).await)
@@ -608,9 +825,9 @@ pub fn problem_to_proto(p: &Problem) -> catalog_proto::v1::LocationProblem {
 }
 
 /// Refs of everything found, for diagnostics.
-pub fn refs(found: &[Arc<Found>]) -> Vec<EntityRef> {
-    found
-        .iter()
+pub fn refs(outcome: &RootOutcome) -> Vec<EntityRef> {
+    outcome
+        .found()
         .map(|f| f.entity.entity_ref().clone())
         .collect()
 }

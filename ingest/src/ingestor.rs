@@ -35,6 +35,10 @@ use crate::read::{ReadError, UrlReader};
 use crate::registry::{Registrations, registered_locations, status_changed, status_due, status_of};
 use crate::state::{LiveEntity, PublishedState, last_entity};
 
+/// Events built and published together by [`Ingestor::execute`]: enough to
+/// keep the publisher's window of in-flight acks full.
+const EXECUTE_CHUNK: usize = 1024;
+
 /// Failures that stop a sync or the start of an ingestor.
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
@@ -122,10 +126,10 @@ pub struct Ingestor {
     steady: Option<(PlanInputs, SyncReport)>,
 }
 
-/// Everything [`Ingestor::plan`] reads, cheap to compare. The found
-/// entities are compared by identity: the crawl cache hands out the same
-/// `Arc`s for unchanged sources, and holding them here keeps their
-/// addresses from being reused by new ones.
+/// Everything [`Ingestor::plan`] reads, cheap to compare. The crawl
+/// outcomes are compared by the identity of their sources' outcomes: the
+/// crawl cache hands out the same `Arc`s for unchanged sources, and holding
+/// them here keeps their addresses from being reused by new ones.
 struct PlanInputs {
     roots: Vec<RootInputs>,
     generation: u64,
@@ -137,12 +141,8 @@ struct PlanInputs {
 struct RootInputs {
     key: String,
     held: bool,
-    outcome: Option<OutcomeInputs>,
+    outcome: Option<RootOutcome>,
 }
-
-/// A crawl outcome: its entities, problems (as text) and retained sources
-/// (sorted).
-type OutcomeInputs = (Vec<Arc<Found>>, Vec<String>, Vec<String>);
 
 impl PartialEq for RootInputs {
     fn eq(&self, other: &Self) -> bool {
@@ -150,12 +150,7 @@ impl PartialEq for RootInputs {
             && self.held == other.held
             && match (&self.outcome, &other.outcome) {
                 (None, None) => true,
-                (Some((f1, p1, r1)), Some((f2, p2, r2))) => {
-                    f1.len() == f2.len()
-                        && f1.iter().zip(f2).all(|(a, b)| Arc::ptr_eq(a, b))
-                        && p1 == p2
-                        && r1 == r2
-                }
+                (Some(a), Some(b)) => a.same_as(b),
                 _ => false,
             }
     }
@@ -350,13 +345,7 @@ impl Ingestor {
                 .map(|r| RootInputs {
                     key: r.spec.key(),
                     held: r.held,
-                    outcome: r.outcome.as_ref().map(|o| {
-                        (
-                            o.found.clone(),
-                            o.problems.iter().map(ToString::to_string).collect(),
-                            sorted(&o.retained),
-                        )
-                    }),
+                    outcome: r.outcome.clone(),
                 })
                 .collect(),
             generation: self.state.generation(),
@@ -438,14 +427,10 @@ impl Ingestor {
     async fn crawl_due(&mut self) {
         let now = Instant::now();
         self.known.extend(self.roots.iter().map(|r| r.spec.key()));
-        let check = {
-            let policy = self.policy.clone();
-            move |e: &Entity| catalog_model::kinds::check_kind(e, &policy)
-        };
         let mut crawler = Crawler {
             urls: &self.urls,
             cache: &mut self.cache,
-            check: &check,
+            check: crate::crawl::kind_check(&self.policy),
             refresh_urls: true,
         };
         for root in &mut self.roots {
@@ -504,7 +489,7 @@ impl Ingestor {
                 report.errors.push(p.to_string());
                 report.problems.push(p.clone());
             }
-            for f in &outcome.found {
+            for f in outcome.found() {
                 let r = f.entity.entity_ref();
                 if let Some((first, origin)) = claimed.get(r) {
                     let message = if *origin == f.origin {
@@ -607,15 +592,15 @@ impl Ingestor {
         self.leased_elsewhere.clear();
         let Some(leases) = &self.leases else { return };
         let roots: HashSet<String> = self.roots.iter().map(|r| r.spec.key()).collect();
-        let candidates: HashSet<String> = self
+        let candidates: Vec<String> = self
             .state
-            .live()
-            .map(|(_, _, live)| live.origin.clone())
+            .origins()
             .filter(|o| {
                 is_location_key(o)
-                    && !roots.contains(o)
-                    && (self.known.contains(o) || self.unregistered.contains(o))
+                    && !roots.contains(*o)
+                    && (self.known.contains(*o) || self.unregistered.contains(*o))
             })
+            .map(str::to_string)
             .collect();
         for origin in candidates {
             if leases.held_elsewhere(&origin).await {
@@ -635,9 +620,21 @@ impl Ingestor {
         report.problems.push(p);
     }
 
+    /// Publishes a plan, [`EXECUTE_CHUNK`] events at a time: a plan of a
+    /// whole large catalog never has all its events (each a copy of its
+    /// entity) in memory at once.
     async fn execute(&mut self, plan: BTreeMap<EntityRef, Planned>, report: &mut SyncReport) {
-        let mut events = Vec::new();
-        let mut after: Vec<(EntityRef, Option<LiveEntity>, u8, String)> = Vec::new();
+        let mut plan = plan.into_iter().peekable();
+        while plan.peek().is_some() {
+            let chunk: Vec<(EntityRef, Planned)> = plan.by_ref().take(EXECUTE_CHUNK).collect();
+            self.execute_chunk(chunk, report).await;
+        }
+    }
+
+    async fn execute_chunk(&mut self, plan: Vec<(EntityRef, Planned)>, report: &mut SyncReport) {
+        let mut events = Vec::with_capacity(plan.len());
+        let mut after: Vec<(EntityRef, Option<LiveEntity>, u8, String)> =
+            Vec::with_capacity(plan.len());
         for (r, planned) in plan {
             let expected = self.state.get(&r).map_or(0, |s| s.sequence);
             let (location, change, live, what) = match planned {

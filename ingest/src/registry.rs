@@ -138,7 +138,7 @@ pub fn status_of(
             nanos: i32::try_from(now.timestamp_subsec_nanos()).unwrap_or(0),
         }),
         outcome: outcome_kind as i32,
-        entities: u32::try_from(outcome.found.len()).unwrap_or(u32::MAX),
+        entities: u32::try_from(outcome.found_count()).unwrap_or(u32::MAX),
         // Bounded, so a status always fits in one message.
         problems: outcome
             .problems

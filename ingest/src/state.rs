@@ -72,6 +72,10 @@ pub struct SubjectState {
 #[derive(Debug, Default)]
 pub struct PublishedState {
     subjects: HashMap<EntityRef, SubjectState>,
+    /// Live entities by origin (location key), kept with `subjects`: each
+    /// poll asks which origins own anything, which must not cost a walk of
+    /// every entity.
+    origins: HashMap<String, usize>,
     /// Changes with every recorded change, so that "the state is as it
     /// was" is one comparison.
     generation: u64,
@@ -172,8 +176,25 @@ impl PublishedState {
     /// Records the outcome of a publish.
     pub fn set(&mut self, entity: EntityRef, sequence: u64, live: Option<LiveEntity>) {
         self.generation += 1;
-        self.subjects
+        if let Some(live) = &live {
+            *self.origins.entry(live.origin.clone()).or_default() += 1;
+        }
+        let old = self
+            .subjects
             .insert(entity, SubjectState { sequence, live });
+        if let Some(old) = old.and_then(|o| o.live)
+            && let Some(count) = self.origins.get_mut(&old.origin)
+        {
+            *count -= 1;
+            if *count == 0 {
+                self.origins.remove(&old.origin);
+            }
+        }
+    }
+
+    /// Every origin (location key) that owns a live entity.
+    pub fn origins(&self) -> impl Iterator<Item = &str> {
+        self.origins.keys().map(String::as_str)
     }
 
     /// A number that changes whenever the state does.

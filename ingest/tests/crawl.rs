@@ -19,7 +19,7 @@ async fn backstage_example_catalog_is_ingested_through_its_root_location() {
     );
     let outcome = common::crawl(root).await;
     let mut by_kind: BTreeMap<String, usize> = BTreeMap::new();
-    for f in &outcome.found {
+    for f in outcome.found() {
         *by_kind.entry(f.entity.kind().to_string()).or_default() += 1;
     }
     let counts: Vec<(&str, usize)> = by_kind.iter().map(|(k, v)| (k.as_str(), *v)).collect();
@@ -49,8 +49,7 @@ async fn backstage_example_catalog_is_ingested_through_its_root_location() {
     assert!(p.message.contains("invalid component"), "{p}");
     // `$text` definitions are resolved relative to the descriptor.
     let webhook = outcome
-        .found
-        .iter()
+        .found()
         .find(|f| f.entity.name() == "petstore-webhook")
         .expect("petstore-webhook");
     let definition = webhook.entity.spec_str("definition").unwrap_or_default();
@@ -71,8 +70,7 @@ async fn backstage_example_catalog_is_ingested_through_its_root_location() {
     );
     // The user in another namespace is a different entity from `guest`.
     let guests: Vec<String> = outcome
-        .found
-        .iter()
+        .found()
         .filter(|f| f.entity.name() == "guest")
         .map(|f| f.entity.entity_ref().to_string())
         .collect();
@@ -109,7 +107,7 @@ async fn location_targets_are_followed_and_cycles_reported() {
     .unwrap();
     std::fs::write(dir.path().join("sub/b.yaml"), component("from-b")).unwrap();
     let outcome = common::crawl(dir.path().join("root.yaml").to_str().unwrap()).await;
-    let names: Vec<&str> = outcome.found.iter().map(|f| f.entity.name()).collect();
+    let names: Vec<&str> = outcome.found().map(|f| f.entity.name()).collect();
     assert_eq!(names, vec!["root", "a", "from-a", "from-b"]);
     assert_eq!(outcome.problems.len(), 1, "{:#?}", outcome.problems);
     assert!(
@@ -154,9 +152,9 @@ async fn placeholders_and_targets_cannot_escape_the_location() {
     )
     .unwrap();
     let outcome = common::crawl(dir.to_str().unwrap()).await;
-    let names: Vec<&str> = outcome.found.iter().map(|f| f.entity.name()).collect();
+    let names: Vec<&str> = outcome.found().map(|f| f.entity.name()).collect();
     assert_eq!(names, vec!["fine"], "{:#?}", outcome.problems);
-    let fine = &outcome.found[0];
+    let fine = outcome.found().next().unwrap();
     assert_eq!(fine.entity.spec_str("definition"), Some("openapi: 3.0.0\n"));
     let mut by_doc: Vec<(Option<usize>, Option<&str>, &str)> = outcome
         .problems
@@ -190,7 +188,7 @@ async fn placeholders_and_targets_cannot_escape_the_location() {
             .iter()
             .any(|p| p.message.contains("not found"))
     );
-    assert!(!format!("{:?}", outcome.found).contains("s3cr3t"));
+    assert!(!format!("{:?}", outcome.found().collect::<Vec<_>>()).contains("s3cr3t"));
 }
 
 #[tokio::test]
@@ -210,7 +208,7 @@ async fn yaml_bombs_and_deep_nesting_fail_alone() {
     std::fs::write(dir.path().join("deep.yaml"), deep).unwrap();
     std::fs::write(dir.path().join("good.yaml"), component("survivor")).unwrap();
     let outcome = common::crawl(dir.path().to_str().unwrap()).await;
-    let names: Vec<&str> = outcome.found.iter().map(|f| f.entity.name()).collect();
+    let names: Vec<&str> = outcome.found().map(|f| f.entity.name()).collect();
     assert_eq!(names, vec!["survivor"]);
     assert_eq!(outcome.problems.len(), 2, "{:#?}", outcome.problems);
     for p in &outcome.problems {
@@ -232,6 +230,47 @@ async fn globs_read_their_matches() {
     }
     std::fs::write(dir.path().join("other.yaml"), component("not-matched")).unwrap();
     let outcome = common::crawl(&format!("{}/*/catalog-info.yaml", dir.path().display())).await;
-    let names: Vec<&str> = outcome.found.iter().map(|f| f.entity.name()).collect();
+    let names: Vec<&str> = outcome.found().map(|f| f.entity.name()).collect();
     assert_eq!(names, vec!["a", "b"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sources_read_ahead_are_taken_in_crawl_order() {
+    // More files than are read at once, and a Location in the middle whose
+    // targets (also listed by the directory walk) come right after it: the
+    // order of what is found, which decides which of two definitions of an
+    // entity wins, is the crawl's, not the order reads happen to finish in.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("nested")).unwrap();
+    for i in 0..40 {
+        let mut text = component(&format!("c-{i:02}"));
+        if i == 5 {
+            text.push_str("---\napiVersion: backstage.io/v1alpha1\nkind: Location\nmetadata: {name: loc}\nspec:\n  targets: ['./nested/n1.yaml', './nested/n0.yaml']\n");
+        }
+        // A big file early on takes longer to read than the small ones after it.
+        if i == 1 {
+            for j in 0..300 {
+                text.push_str("---\n");
+                text.push_str(&component(&format!("big-{j:03}")));
+            }
+        }
+        std::fs::write(dir.path().join(format!("f{i:02}.yaml")), text).unwrap();
+    }
+    for n in 0..2 {
+        std::fs::write(
+            dir.path().join(format!("nested/n{n}.yaml")),
+            component(&format!("n-{n}")),
+        )
+        .unwrap();
+    }
+    let mut expected: Vec<String> = vec!["c-00".into(), "c-01".into()];
+    expected.extend((0..300).map(|j| format!("big-{j:03}")));
+    expected.extend(["c-02", "c-03", "c-04", "c-05", "loc", "n-1", "n-0"].map(String::from));
+    expected.extend((6..40).map(|i| format!("c-{i:02}")));
+    for _ in 0..3 {
+        let outcome = common::crawl(dir.path().to_str().unwrap()).await;
+        assert!(outcome.problems.is_empty(), "{:#?}", outcome.problems);
+        let names: Vec<&str> = outcome.found().map(|f| f.entity.name()).collect();
+        assert_eq!(names, expected);
+    }
 }

@@ -11,7 +11,7 @@ async fn demo_catalog_is_valid_and_covers_every_kind_it_promises() {
     assert!(outcome.problems.is_empty(), "{:#?}", outcome.problems);
     let mut kinds = BTreeSet::new();
     let mut refs = BTreeSet::new();
-    for f in &outcome.found {
+    for f in outcome.found() {
         kinds.insert(f.entity.entity_ref().kind().to_string());
         assert!(
             refs.insert(f.entity.entity_ref().to_string()),

@@ -138,21 +138,20 @@ async fn url_locations_are_crawled_like_files() {
     let s = serve().await;
     let urls = reader();
     let policy = catalog_model::kinds::KindPolicy::default();
-    let check = move |e: &catalog_model::Entity| catalog_model::kinds::check_kind(e, &policy);
     let mut cache = catalog_ingest::crawl::CrawlCache::default();
     let mut crawler = catalog_ingest::crawl::Crawler {
         urls: &urls,
         cache: &mut cache,
-        check: &check,
+        check: catalog_ingest::crawl::kind_check(&policy),
         refresh_urls: true,
     };
     let root = catalog_ingest::location::LocationSpec::url(&format!("{}catalog-info.yaml", s.base))
         .unwrap();
     let outcome = crawler.crawl(&root).await;
     assert!(outcome.problems.is_empty(), "{:?}", outcome.problems);
-    assert_eq!(outcome.found.len(), 1);
+    assert_eq!(outcome.found_count(), 1);
     assert_eq!(
-        outcome.found[0].location,
+        outcome.found().next().unwrap().location,
         format!("url:{}catalog-info.yaml", s.base)
     );
     let missing =
@@ -187,7 +186,7 @@ async fn file_locations_may_point_at_url_locations_but_not_the_reverse() {
         .await
         .unwrap();
     // The relative target is not a URL: the whole Location document is refused.
-    assert_eq!(outcome.found.len(), 0, "{:?}", outcome.problems);
+    assert_eq!(outcome.found_count(), 0, "{:?}", outcome.problems);
     assert!(
         outcome.problems[0].message.contains("absolute http(s) URL"),
         "{:?}",
@@ -207,8 +206,7 @@ async fn file_locations_may_point_at_url_locations_but_not_the_reverse() {
         .unwrap();
     assert!(outcome.problems.is_empty(), "{:?}", outcome.problems);
     let remote = outcome
-        .found
-        .iter()
+        .found()
         .find(|f| f.entity.name() == "remote")
         .expect("remote entity");
     assert_eq!(remote.location, format!("url:{}catalog-info.yaml", s.base));
@@ -233,7 +231,11 @@ async fn a_url_location_cannot_point_at_local_files() {
     let outcome = catalog_ingest::crawl::crawl_once(&spec, &Default::default())
         .await
         .unwrap();
-    assert!(outcome.found.is_empty(), "{:?}", outcome.found);
+    assert!(
+        outcome.found_count() == 0,
+        "{:?}",
+        outcome.found().collect::<Vec<_>>()
+    );
     assert_eq!(outcome.problems.len(), 1);
     assert_eq!(outcome.problems[0].field.as_deref(), Some("spec.type"));
     assert!(

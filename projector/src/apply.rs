@@ -129,7 +129,7 @@ impl PreparedUpsert {
             .collect();
         let counted = crate::counts::counted(&flat, &relations);
         Self {
-            doc: serde_json::to_string(entity.as_json()).unwrap_or_default(),
+            doc: entity.canonical_text().to_string(),
             content_hash: content_hash.to_string(),
             kind: r.kind().to_string(),
             namespace: r.namespace().to_string(),

@@ -15,6 +15,8 @@
 //! Kind-specific rules (spec fields, accepted apiVersions, reserved keys) live
 //! in [`crate::kinds`].
 
+use std::sync::{Arc, OnceLock};
+
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
@@ -37,10 +39,22 @@ const OUTPUT_METADATA_KEYS: &[&str] = &["uid", "etag", "generation"];
 
 /// A descriptor that passed validation. Holds the document as JSON, with the
 /// namespace filled in and output-only fields removed.
-#[derive(Debug, Clone, PartialEq)]
+///
+/// An entity is immutable once validated, so its canonical JSON is computed
+/// at most once and shared by its clones (the ingestor needs it for the size
+/// check, the content hash and the event; the projector for the hash check
+/// and the stored document).
+#[derive(Debug, Clone)]
 pub struct Entity {
     entity_ref: EntityRef,
     doc: Map<String, Value>,
+    canonical: OnceLock<Arc<str>>,
+}
+
+impl PartialEq for Entity {
+    fn eq(&self, other: &Self) -> bool {
+        self.entity_ref == other.entity_ref && self.doc == other.doc
+    }
 }
 
 /// Why a document is not a valid entity: the field and the problem.
@@ -118,6 +132,7 @@ impl Entity {
         Ok(Self {
             entity_ref: EntityRef::new(&kind, &namespace, &name),
             doc,
+            canonical: OnceLock::new(),
         })
     }
 
@@ -186,13 +201,22 @@ impl Entity {
 
     /// Canonical JSON of the descriptor (keys sorted, no whitespace).
     pub fn canonical_json(&self) -> String {
-        // serde_json's Map is ordered by key, so serialisation is canonical.
-        Value::Object(self.doc.clone()).to_string()
+        self.canonical_text().to_string()
+    }
+
+    /// Canonical JSON of the descriptor, computed once and shared.
+    pub fn canonical_text(&self) -> &Arc<str> {
+        self.canonical.get_or_init(|| {
+            // serde_json's Map is ordered by key, so serialisation is
+            // canonical; serialising a map of JSON values cannot fail.
+            let text = serde_json::to_string(&self.doc).unwrap_or_default();
+            Arc::from(text)
+        })
     }
 
     /// Hex SHA-256 of the canonical JSON: equal hashes mean equal content.
     pub fn content_hash(&self) -> String {
-        hex::encode(Sha256::digest(self.canonical_json().as_bytes()))
+        hex::encode(Sha256::digest(self.canonical_text().as_bytes()))
     }
 }
 
