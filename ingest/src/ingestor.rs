@@ -12,7 +12,7 @@
 //! - Entities of a file or URL location that is no longer configured are deleted.
 //! - Nothing is published for an unchanged entity.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -477,8 +477,16 @@ impl Ingestor {
             .map(|r| r.spec.key())
             .collect();
         let mut plan = BTreeMap::new();
-        // ref -> (source, origin) of the definition that won.
-        let mut claimed: HashMap<&EntityRef, (&str, &str)> = HashMap::new();
+        // ref -> (source, origin) of the definition that won. (foldhash:
+        // every entity of the catalog passes through here on each plan.)
+        let found: usize = self
+            .roots
+            .iter()
+            .filter_map(|r| r.outcome.as_ref())
+            .map(RootOutcome::found_count)
+            .sum();
+        let mut claimed: foldhash::HashMap<&EntityRef, (&str, &str)> =
+            foldhash::HashMap::with_capacity_and_hasher(found, Default::default());
         let mut retained: HashSet<&String> = HashSet::new();
         for root in &self.roots {
             let Some(outcome) = &root.outcome else {

@@ -6,7 +6,7 @@
 //! (`DeliverPolicy::LastPerSubject`, one message per entity however long the
 //! history), then kept current from publish acks.
 
-use std::collections::HashMap;
+type FoldMap<K, V> = foldhash::HashMap<K, V>;
 
 use async_nats::jetstream::consumer::{DeliverPolicy, pull};
 use catalog_eventlog::{EventLog, EventLogError, decode_event};
@@ -68,14 +68,16 @@ pub struct SubjectState {
     pub live: Option<LiveEntity>,
 }
 
-/// Per-entity state of the log.
+/// Per-entity state of the log. (Its maps use foldhash, randomly seeded:
+/// each plan looks up every entity of the catalog, and SipHash was a third
+/// of that.)
 #[derive(Debug, Default)]
 pub struct PublishedState {
-    subjects: HashMap<EntityRef, SubjectState>,
+    subjects: FoldMap<EntityRef, SubjectState>,
     /// Live entities by origin (location key), kept with `subjects`: each
     /// poll asks which origins own anything, which must not cost a walk of
     /// every entity.
-    origins: HashMap<String, usize>,
+    origins: FoldMap<String, usize>,
     /// Changes with every recorded change, so that "the state is as it
     /// was" is one comparison.
     generation: u64,
