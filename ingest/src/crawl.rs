@@ -65,12 +65,16 @@ impl std::fmt::Display for Problem {
 /// An entity found in a location, ready to publish.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Found {
+    /// [Compact](Entity::compact): the crawl cache holds every entity of
+    /// its locations, as text.
     pub entity: Entity,
     pub content_hash: String,
     /// The source it was read from (`managed-by-location`).
     pub location: String,
     /// The root location key (`managed-by-origin-location`).
     pub origin: String,
+    /// Whether the descriptor itself says `backstage.io/orphan: "true"`.
+    pub orphan: bool,
 }
 
 /// The result of crawling one root.
@@ -594,12 +598,20 @@ impl SourceReader {
             ));
         }
         let content_hash = entity.content_hash();
+        let orphan = entity
+            .as_json()
+            .get("metadata")
+            .and_then(|m| m.get("annotations"))
+            .and_then(|a| a.get(ORPHAN))
+            .and_then(Value::as_str)
+            == Some("true");
         Ok((
             Found {
-                entity,
+                entity: entity.compact(),
                 content_hash,
                 location: source.to_string(),
                 origin: root_key.to_string(),
+                orphan,
             },
             targets,
         ))

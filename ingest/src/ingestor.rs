@@ -647,7 +647,7 @@ impl Ingestor {
             let expected = self.state.get(&r).map_or(0, |s| s.sequence);
             let (location, change, live, what) = match planned {
                 Planned::Upsert(f) => {
-                    let live = LiveEntity::of(&f.entity, &f.content_hash, &f.location);
+                    let live = LiveEntity::of_found(&f);
                     let change = EntityChange::Upserted {
                         entity: f.entity.clone(),
                         content_hash: f.content_hash.clone(),

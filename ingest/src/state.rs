@@ -38,6 +38,17 @@ impl LiveEntity {
         }
     }
 
+    /// The state an entity found by a crawl leaves once published (what
+    /// [`LiveEntity::of`] reads from its annotations, without parsing it).
+    pub fn of_found(found: &crate::crawl::Found) -> Self {
+        Self {
+            content_hash: found.content_hash.clone(),
+            location: found.location.clone(),
+            origin: found.origin.clone(),
+            orphan: found.orphan,
+        }
+    }
+
     /// The state of a live entity as published.
     pub fn of(entity: &catalog_model::Entity, content_hash: &str, location: &str) -> Self {
         let annotation = |k: &str| {

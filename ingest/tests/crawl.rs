@@ -274,3 +274,29 @@ async fn sources_read_ahead_are_taken_in_crawl_order() {
         assert_eq!(names, expected);
     }
 }
+
+#[tokio::test]
+async fn found_entities_are_published_with_the_state_their_annotations_give() {
+    // The ingestor records what it published from the crawl's own fields
+    // (its entities are kept compact, as text); that must be what reading
+    // the published entity's annotations gives.
+    let dir = tempfile::tempdir().unwrap();
+    let orphan = "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: marked\n  annotations: {backstage.io/orphan: 'true'}\nspec: {type: service, lifecycle: production, owner: team}\n";
+    std::fs::write(
+        dir.path().join("catalog-info.yaml"),
+        format!("{}---\n{orphan}", component("plain")),
+    )
+    .unwrap();
+    let outcome = common::crawl(dir.path().to_str().unwrap()).await;
+    assert!(outcome.problems.is_empty(), "{:#?}", outcome.problems);
+    assert_eq!(outcome.found_count(), 2);
+    for f in outcome.found() {
+        let from_annotations =
+            catalog_ingest::state::LiveEntity::of(&f.entity, &f.content_hash, &f.location);
+        assert_eq!(
+            catalog_ingest::state::LiveEntity::of_found(f),
+            from_annotations
+        );
+        assert_eq!(f.orphan, f.entity.name() == "marked");
+    }
+}

@@ -43,17 +43,22 @@ const OUTPUT_METADATA_KEYS: &[&str] = &["uid", "etag", "generation"];
 /// An entity is immutable once validated, so its canonical JSON is computed
 /// at most once and shared by its clones (the ingestor needs it for the size
 /// check, the content hash and the event; the projector for the hash check
-/// and the stored document).
+/// and the stored document). A [compact](Entity::compact) entity holds only
+/// that text, and parses it again if its fields are asked for: the ingestor
+/// keeps every entity of its locations that way.
+///
+/// Invariant: at least one of `doc` and `canonical` is set.
 #[derive(Debug, Clone)]
 pub struct Entity {
     entity_ref: EntityRef,
-    doc: Map<String, Value>,
+    doc: OnceLock<Map<String, Value>>,
     canonical: OnceLock<Arc<str>>,
 }
 
 impl PartialEq for Entity {
     fn eq(&self, other: &Self) -> bool {
-        self.entity_ref == other.entity_ref && self.doc == other.doc
+        // The canonical text is a one-to-one image of the document.
+        self.entity_ref == other.entity_ref && self.canonical_text() == other.canonical_text()
     }
 }
 
@@ -131,7 +136,7 @@ impl Entity {
             .or_insert_with(|| Value::String(DEFAULT_NAMESPACE.to_string()));
         Ok(Self {
             entity_ref: EntityRef::new(&kind, &namespace, &name),
-            doc,
+            doc: OnceLock::from(doc),
             canonical: OnceLock::new(),
         })
     }
@@ -150,17 +155,35 @@ impl Entity {
 
     /// The descriptor as JSON (object).
     pub fn as_json(&self) -> &Map<String, Value> {
-        &self.doc
+        self.doc.get_or_init(|| {
+            // A compact entity: its text is this crate's own serialisation
+            // of a map, so it parses back to one.
+            self.canonical
+                .get()
+                .and_then(|text| serde_json::from_str(text).ok())
+                .unwrap_or_default()
+        })
     }
 
     /// The descriptor as a JSON value.
     pub fn to_value(&self) -> Value {
-        Value::Object(self.doc.clone())
+        Value::Object(self.as_json().clone())
+    }
+
+    /// The same entity holding only its canonical JSON (about a third of
+    /// the memory of the parsed document), which it parses again when its
+    /// fields are asked for.
+    pub fn compact(&self) -> Entity {
+        Entity {
+            entity_ref: self.entity_ref.clone(),
+            doc: OnceLock::new(),
+            canonical: OnceLock::from(Arc::clone(self.canonical_text())),
+        }
     }
 
     /// `apiVersion` as written in the descriptor.
     pub fn api_version(&self) -> &str {
-        self.doc
+        self.as_json()
             .get("apiVersion")
             .and_then(Value::as_str)
             .unwrap_or_default()
@@ -168,7 +191,7 @@ impl Entity {
 
     /// `kind` as written in the descriptor.
     pub fn kind(&self) -> &str {
-        self.doc
+        self.as_json()
             .get("kind")
             .and_then(Value::as_str)
             .unwrap_or_default()
@@ -186,12 +209,12 @@ impl Entity {
 
     /// A string field of `metadata`.
     pub fn metadata_str(&self, key: &str) -> Option<&str> {
-        self.doc.get("metadata")?.get(key)?.as_str()
+        self.as_json().get("metadata")?.get(key)?.as_str()
     }
 
     /// The `spec` mapping, if any.
     pub fn spec(&self) -> Option<&Map<String, Value>> {
-        self.doc.get("spec")?.as_object()
+        self.as_json().get("spec")?.as_object()
     }
 
     /// A string field of `spec`.
@@ -209,7 +232,7 @@ impl Entity {
         self.canonical.get_or_init(|| {
             // serde_json's Map is ordered by key, so serialisation is
             // canonical; serialising a map of JSON values cannot fail.
-            let text = serde_json::to_string(&self.doc).unwrap_or_default();
+            let text = serde_json::to_string(self.as_json()).unwrap_or_default();
             Arc::from(text)
         })
     }

@@ -237,3 +237,24 @@ fn long_strings_are_shortened_in_messages() {
         "\"metadata.description\" must be a string, but found a list"
     );
 }
+
+#[test]
+fn a_compact_entity_is_the_same_entity() {
+    let mut doc = component("Compact");
+    doc["metadata"]["annotations"] = json!({"example.com/note": "ü \"quoted\" \u{1F600}"});
+    doc["metadata"]["tags"] = json!(["a", "b"]);
+    let e = Entity::from_json(doc).unwrap();
+    let c = e.compact();
+    assert_eq!(c, e);
+    assert_eq!(c.canonical_text(), e.canonical_text());
+    assert_eq!(c.content_hash(), e.content_hash());
+    assert_eq!(c.entity_ref(), e.entity_ref());
+    // Fields are parsed back from the text when asked for.
+    assert_eq!(c.as_json(), e.as_json());
+    assert_eq!(c.name(), "Compact");
+    assert_eq!(c.kind(), "Component");
+    assert_eq!(c.spec_str("owner"), Some("team-a"));
+    assert_eq!(c.to_value(), e.to_value());
+    // And a compact entity's clone, and the compact form of a compact entity.
+    assert_eq!(c.clone().compact(), e);
+}
