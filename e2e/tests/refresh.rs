@@ -219,3 +219,68 @@ async fn refresh_requests_for_unknown_or_pushed_things_are_refused() {
     assert!(err.message().contains("push:ci"), "{err:?}");
     p.stop().await;
 }
+
+#[tokio::test]
+async fn a_running_worker_reads_locations_registered_and_unregistered_at_once() {
+    // A running worker hears registrations as they are published: with a
+    // poll interval of an hour, a location registered after it started is
+    // read at once, and one unregistered has its entities deleted at once.
+    // (Between registrations it does not read them from the log again.)
+    let p = Pipeline::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("catalog-info.yaml");
+    std::fs::write(&file, component("registered later")).unwrap();
+    let ingestor = p
+        .ingestor_with(vec![], |c| c.poll_interval_ms = 3_600_000)
+        .await;
+    let worker = CancellationToken::new();
+    let running = tokio::spawn(ingestor.run(worker.clone()));
+    // The worker's first pass, with nothing to read, is over.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut locations = LocationServiceClient::connect(format!("http://{}", p.api_addr))
+        .await
+        .unwrap();
+    let entity = || async {
+        let mut grpc = p.grpc().await;
+        grpc.get_entity(pb::GetEntityRequest {
+            entity_ref: "component:remote".into(),
+            uid: String::new(),
+        })
+        .await
+    };
+    assert_eq!(entity().await.unwrap_err().code(), tonic::Code::NotFound);
+    let id = locations
+        .register_location(pb::RegisterLocationRequest {
+            r#type: "file".into(),
+            target: file.to_string_lossy().into_owned(),
+            dry_run: false,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .location
+        .unwrap()
+        .id;
+    wait_for("the registered location's entity", WAIT, || async {
+        entity().await.ok()
+    })
+    .await;
+    assert_eq!(description(&p, None).await, "registered later");
+
+    locations
+        .unregister_location(pb::UnregisterLocationRequest {
+            id,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    wait_for(
+        "the unregistered location's entity deleted",
+        WAIT,
+        || async { (entity().await.err()?.code() == tonic::Code::NotFound).then_some(()) },
+    )
+    .await;
+    worker.cancel();
+    running.await.unwrap().unwrap();
+    p.stop().await;
+}
