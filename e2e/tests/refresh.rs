@@ -21,6 +21,26 @@ fn component(description: &str) -> String {
     )
 }
 
+/// Registers a location; returns its id.
+async fn register(
+    locations: &mut LocationServiceClient<tonic::transport::Channel>,
+    r#type: &str,
+    target: &str,
+) -> String {
+    locations
+        .register_location(pb::RegisterLocationRequest {
+            r#type: r#type.into(),
+            target: target.into(),
+            dry_run: false,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .location
+        .unwrap()
+        .id
+}
+
 /// Serves `/repo/catalog-info.yaml` with whatever `content` holds.
 async fn serve(content: Arc<Mutex<String>>) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -59,18 +79,7 @@ async fn a_refresh_rereads_a_url_location_before_its_schedule() {
     let mut locations = LocationServiceClient::connect(format!("http://{}", p.api_addr))
         .await
         .unwrap();
-    let id = locations
-        .register_location(pb::RegisterLocationRequest {
-            r#type: "url".into(),
-            target: url.clone(),
-            dry_run: false,
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .location
-        .unwrap()
-        .id;
+    let id = register(&mut locations, "url", &url).await;
     // URLs are re-fetched only hourly: any change seen below is the refresh's.
     let ingestor = p
         .ingestor_with(vec![], |c| c.refresh_interval_secs = 3600)
@@ -249,18 +258,7 @@ async fn a_running_worker_reads_locations_registered_and_unregistered_at_once() 
         .await
     };
     assert_eq!(entity().await.unwrap_err().code(), tonic::Code::NotFound);
-    let id = locations
-        .register_location(pb::RegisterLocationRequest {
-            r#type: "file".into(),
-            target: file.to_string_lossy().into_owned(),
-            dry_run: false,
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .location
-        .unwrap()
-        .id;
+    let id = register(&mut locations, "file", &file.to_string_lossy()).await;
     wait_for("the registered location's entity", WAIT, || async {
         entity().await.ok()
     })

@@ -247,10 +247,7 @@ impl Crawler<'_> {
                 break;
             }
             let outcome = match ahead.take(&source, optional, listed, &base) {
-                Some(Ahead::Ready(cached)) => {
-                    self.cache.used.insert((root_key.clone(), source.clone()));
-                    cached
-                }
+                Some(Ahead::Ready(cached)) => cached,
                 Some(Ahead::Reading(read)) => {
                     let outcome = joined(read, &source).await;
                     self.store(&root_key, &source, outcome)
@@ -342,7 +339,8 @@ impl Crawler<'_> {
     }
 
     /// The cached outcome of a source, when nothing it depends on changed
-    /// (and, for a URL, when its location is not due for a refresh).
+    /// (and, for a URL, when its location is not due for a refresh); it is
+    /// then kept for the next crawl too.
     fn cached(&mut self, root_key: &str, source: &Source) -> Option<Arc<SourceOutcome>> {
         let cache_key = (root_key.to_string(), source.clone());
         let cached = self.cache.sources.get(&cache_key)?;
@@ -354,7 +352,9 @@ impl Crawler<'_> {
                     && cached.deps.iter().all(|(p, s)| file_stamp(p) == *s)
             }
         };
-        fresh.then(|| Arc::clone(cached))
+        let cached = fresh.then(|| Arc::clone(cached))?;
+        self.cache.used.insert(cache_key);
+        Some(cached)
     }
 
     /// Reads a source on the blocking pool.
@@ -387,9 +387,6 @@ impl Crawler<'_> {
         listed: bool,
     ) -> Arc<SourceOutcome> {
         if let Some(cached) = self.cached(root_key, source) {
-            self.cache
-                .used
-                .insert((root_key.to_string(), source.clone()));
             return cached;
         }
         let read = self.spawn_read(root_key, base, source, optional, listed);

@@ -40,11 +40,10 @@ use crate::state::{LiveEntity, PublishedState, last_entity};
 const EXECUTE_CHUNK: usize = 1024;
 
 /// While the ingestor hears registrations and refresh requests as they are
-/// published, it re-reads them from the log only after hearing one (for
-/// this long and the next two passes, in case the stream stores it after
-/// it is heard) ...
-const REGISTRATIONS_HEARD_FOR: Duration = Duration::from_secs(2);
-/// ... or after this long regardless (a core NATS subscription may miss a
+/// published, it re-reads them from the log only in the two passes after
+/// hearing one (the pass it wakes, and one [`FOLLOW_UP`] later, in case the
+/// stream stored it only after the first read), or after this long
+/// regardless (a core NATS subscription may miss a
 /// message, say across a reconnect). Reading them costs a consumer over
 /// every location subject, 60 ms at 100,000 entity subjects.
 const REGISTRATIONS_RECHECK: Duration = Duration::from_secs(30);
@@ -56,9 +55,7 @@ const FOLLOW_UP: Duration = Duration::from_millis(250);
 /// listened for.
 #[derive(Debug, Clone, Copy)]
 struct RegistrationWatch {
-    /// Until when to re-read whenever the log moved (a message was heard).
-    heard_until: Instant,
-    /// Passes that still re-read whenever the log moved.
+    /// Passes that still re-read whenever the log moved (a message was heard).
     heard_passes: u8,
     /// When they were last checked against the log.
     checked: Instant,
@@ -260,36 +257,23 @@ impl Ingestor {
     pub async fn run(mut self, shutdown: CancellationToken) -> Result<(), IngestError> {
         let mut last_errors: Vec<String> = Vec::new();
         // Refresh requests wake the loop at once rather than at the next poll.
-        let mut wake = match self
-            .log
-            .client()
-            .subscribe(refresh_wildcard(self.log.prefix()))
-            .await
-        {
-            Ok(subscription) => Some(subscription),
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot listen for refresh requests; they wait for the next poll");
-                None
-            }
-        };
+        let mut wake = self
+            .listen(
+                refresh_wildcard(self.log.prefix()),
+                "cannot listen for refresh requests; they wait for the next poll",
+            )
+            .await;
         // New and removed locations wake the loop too, and until one is
         // heard the registrations need not be read again.
-        let mut registrations = match self
-            .log
-            .client()
-            .subscribe(registration_wildcard(self.log.prefix()))
-            .await
-        {
-            Ok(subscription) => Some(subscription),
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot listen for registrations; they are read at every poll");
-                None
-            }
-        };
+        let mut registrations = self
+            .listen(
+                registration_wildcard(self.log.prefix()),
+                "cannot listen for registrations; they are read at every poll",
+            )
+            .await;
         if wake.is_some() && registrations.is_some() {
             let now = Instant::now();
             self.registration_watch = Some(RegistrationWatch {
-                heard_until: now,
                 heard_passes: 0,
                 checked: now,
             });
@@ -344,13 +328,19 @@ impl Ingestor {
                         Some(w) => w.next().await,
                         None => std::future::pending().await,
                     }
-                } => follow_up = self.heard_location_event(),
+                } => {
+                    self.heard_location_event();
+                    follow_up = true;
+                }
                 Some(_) = async {
                     match registrations.as_mut() {
                         Some(r) => r.next().await,
                         None => std::future::pending().await,
                     }
-                } => follow_up = self.heard_location_event(),
+                } => {
+                    self.heard_location_event();
+                    follow_up = true;
+                }
             }
         }
     }
@@ -420,21 +410,29 @@ impl Ingestor {
         }
     }
 
-    /// A registration or refresh request was published: read them again
-    /// (returns whether to follow the next pass up soon).
-    fn heard_location_event(&mut self) -> bool {
+    /// A core NATS subscription, or `None` (logged with `failure`).
+    async fn listen(&self, subject: String, failure: &str) -> Option<async_nats::Subscriber> {
+        match self.log.client().subscribe(subject).await {
+            Ok(subscription) => Some(subscription),
+            Err(e) => {
+                tracing::warn!(error = %e, "{failure}");
+                None
+            }
+        }
+    }
+
+    /// A registration or refresh request was published: read them again.
+    fn heard_location_event(&mut self) {
         if let Some(watch) = &mut self.registration_watch {
-            watch.heard_until = Instant::now() + REGISTRATIONS_HEARD_FOR;
             watch.heard_passes = 2;
         }
-        true
     }
 
     /// Adds newly registered locations and drops unregistered ones.
     async fn reload_registrations(&mut self) -> Result<(), IngestError> {
         let now = Instant::now();
         if let Some(watch) = &mut self.registration_watch {
-            let quiet = now >= watch.heard_until && watch.heard_passes == 0;
+            let quiet = watch.heard_passes == 0;
             watch.heard_passes = watch.heard_passes.saturating_sub(1);
             let recent = now.duration_since(watch.checked) < REGISTRATIONS_RECHECK;
             if quiet && recent && self.registrations_read.is_some() {
