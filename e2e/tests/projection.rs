@@ -426,3 +426,58 @@ async fn metrics_report_applied_events_dead_letters_batches_and_lag() {
         "{text}"
     );
 }
+
+/// The GIN pending lists every filter and search reads are merged soon
+/// after writes (the merged-pages counter moves while the projector runs)
+/// and at shutdown: nothing is left pending once it stops.
+#[tokio::test]
+async fn gin_pending_lists_are_merged_after_writes() {
+    let env = TestEnv::new().await;
+    let log = connect_log(&env).await;
+    let last = *publish(&log, workload(300)).await.last().unwrap();
+    let pool = migrated_pool(&env).await;
+    let mut registry = prometheus_client::registry::Registry::default();
+    let metrics = catalog_projector::ProjectorMetrics::register(&mut registry);
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let projector =
+        catalog_projector::Projector::new(test_projector_config(), log.clone(), pool.clone())
+            .with_metrics(metrics);
+    let handle = tokio::spawn(projector.run(shutdown.clone()));
+    let merged = |registry: &prometheus_client::registry::Registry| {
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, registry).unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix("catalog_projector_gin_pending_pages_merged_total "))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    wait_for("the projector to catch up and merge", WAIT, || {
+        let (pool, registry) = (pool.clone(), &registry);
+        async move { (checkpoint(&pool).await == last && merged(registry) > 0).then_some(()) }
+    })
+    .await;
+    // More writes, then a stop before their merge is due.
+    let last = *publish(&log, workload(50)).await.last().unwrap();
+    wait_for("the projector to apply the second batch", WAIT, || {
+        let pool = pool.clone();
+        async move { (checkpoint(&pool).await == last).then_some(()) }
+    })
+    .await;
+    shutdown.cancel();
+    handle.await.unwrap().unwrap();
+    let row = pool
+        .get()
+        .await
+        .unwrap()
+        .query_one(
+            "SELECT coalesce(sum(gin_clean_pending_list(c.oid::regclass)), 0)::int8, count(*) \
+             FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am a ON a.oid = c.relam \
+             WHERE i.indrelid = 'entities'::regclass AND a.amname = 'gin'",
+            &[],
+        )
+        .await
+        .unwrap();
+    let (left, indexes): (i64, i64) = (row.get(0), row.get(1));
+    assert_eq!(indexes, 3, "GIN indexes on entities");
+    assert_eq!(left, 0, "pages left pending after the projector stopped");
+}

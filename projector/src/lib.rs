@@ -3,7 +3,8 @@
 //!
 //! Owns: the read-model schema ([`schema`], migrations in `migrations/`),
 //! applying batches of events ([`apply`]), and the consumer loop with its
-//! checkpoint ([`projector`]).
+//! checkpoint ([`projector`]), and merging the GIN indexes' pending lists
+//! between writes ([`upkeep`]).
 //!
 //! Invariants: the projector is the only writer of the read models; a batch
 //! and the checkpoint covering it commit in one transaction; messages are
@@ -20,6 +21,7 @@ pub mod projector;
 pub mod query;
 pub mod rebuild;
 pub mod schema;
+mod upkeep;
 
 pub use config::{MAX_PARTITIONS, ProjectorConfig, partition_of};
 pub use metrics::ProjectorMetrics;

@@ -29,6 +29,7 @@ pub struct ProjectorMetrics {
     checkpoint: Family<Labels, Gauge>,
     lag: Family<Labels, Gauge>,
     stream_last_sequence: Gauge,
+    pending_pages_merged: Counter,
 }
 
 impl Default for ProjectorMetrics {
@@ -43,6 +44,7 @@ impl Default for ProjectorMetrics {
             checkpoint: Family::default(),
             lag: Family::default(),
             stream_last_sequence: Gauge::default(),
+            pending_pages_merged: Counter::default(),
         }
     }
 }
@@ -97,6 +99,11 @@ impl ProjectorMetrics {
             "Last sequence of the event stream, as last read",
             m.stream_last_sequence.clone(),
         );
+        r.register(
+            "gin_pending_pages_merged",
+            "Pages of GIN pending lists merged into their indexes by the projector",
+            m.pending_pages_merged.clone(),
+        );
         m
     }
 
@@ -122,6 +129,11 @@ impl ProjectorMetrics {
         self.batch_size.get_or_create(&l).observe(messages as f64);
         self.apply_seconds.get_or_create(&l).observe(seconds);
         self.set_checkpoint(partition, outcome.checkpoint);
+    }
+
+    /// Records a merge of the GIN pending lists.
+    pub(crate) fn merged_pending_pages(&self, pages: u64) {
+        self.pending_pages_merged.inc_by(pages);
     }
 
     /// Records the checkpoint of a partition and its lag.

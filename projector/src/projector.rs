@@ -50,6 +50,7 @@ use crate::apply::{ApplyOutcome, BatchItem, apply_batch, read_checkpoint};
 use crate::config::{ProjectorConfig, partition_of};
 use crate::metrics::ProjectorMetrics;
 use crate::schema::{self, SchemaError};
+use crate::upkeep::IndexUpkeep;
 
 /// Pause before retrying after a failure; doubled after each failure in a
 /// row, up to [`MAX_RETRY_DELAY`].
@@ -95,6 +96,8 @@ pub struct Projector {
     /// Prefix of the NATS consumer names (the checkpoint keys stay the
     /// configured ones); a rebuild uses its own.
     consumer_prefix: Option<String>,
+    /// Told of every batch that wrote; merges the GIN pending lists after.
+    upkeep: IndexUpkeep,
 }
 
 impl Projector {
@@ -105,6 +108,7 @@ impl Projector {
             pool,
             metrics: ProjectorMetrics::default(),
             consumer_prefix: None,
+            upkeep: IndexUpkeep::default(),
         }
     }
 
@@ -144,11 +148,20 @@ impl Projector {
             tasks.spawn(worker.run(shutdown.clone()));
         }
         tasks.spawn(this.clone().track_stream(shutdown.clone()));
+        let upkeeper = this.clone();
+        let stop = shutdown.clone();
+        tasks.spawn(async move {
+            let (pool, metrics) = (upkeeper.pool.clone(), upkeeper.metrics.clone());
+            upkeeper.upkeep.run(pool, metrics, stop).await;
+            Ok(())
+        });
         while let Some(done) = tasks.join_next().await {
             if let Ok(Err(e)) = done {
                 tracing::error!(error = %e, "projector task failed");
             }
         }
+        // Every batch is committed or abandoned: what they wrote is merged.
+        this.upkeep.finish(&this.pool, &this.metrics).await;
         Ok(())
     }
 
@@ -415,6 +428,9 @@ impl Worker {
             .await
             .map_err(|e| nats("acknowledging batch")(e.to_string()))?;
         drop(event_spans);
+        if outcome.applied > 0 {
+            self.projector.upkeep.wrote();
+        }
         // Readers waiting for the read model to reach these events wake now
         // rather than at their next poll.
         if outcome.checkpoint > committed {
