@@ -181,3 +181,40 @@ async fn a_v5_read_model_keeps_its_relations_filters_and_facets_after_the_upgrad
         "Team-A"
     );
 }
+
+/// v8: large documents are stored compressed with LZ4 where the server has
+/// it (pglz otherwise), and read back unchanged.
+#[tokio::test]
+async fn documents_are_compressed_with_lz4_where_the_server_has_it() {
+    let (_env, pool) = common::migrated().await;
+    let client = pool.get().await.unwrap();
+    let lz4 = client
+        .batch_execute("SET default_toast_compression = lz4")
+        .await
+        .is_ok();
+    client
+        .batch_execute("RESET default_toast_compression")
+        .await
+        .unwrap();
+    // A description long enough that PostgreSQL compresses the row.
+    let description = "owned by the platform team; ".repeat(200);
+    let doc = json!({
+        "apiVersion": "backstage.io/v1alpha1", "kind": "Component",
+        "metadata": {"name": "big", "description": description},
+        "spec": {"type": "service", "lifecycle": "production", "owner": "team"}
+    });
+    common::apply(&pool, 1, &[common::upsert(doc, 1_000)], 10).await;
+    let row = client
+        .query_one(
+            "SELECT pg_column_compression(e.entity), pg_column_compression(h.entity), \
+                    e.entity #>> '{metadata,description}' \
+             FROM entities e JOIN entity_history h USING (entity_ref)",
+            &[],
+        )
+        .await
+        .unwrap();
+    let expected = if lz4 { "lz4" } else { "pglz" };
+    assert_eq!(row.get::<_, Option<String>>(0).as_deref(), Some(expected));
+    assert_eq!(row.get::<_, Option<String>>(1).as_deref(), Some(expected));
+    assert_eq!(row.get::<_, String>(2), description);
+}
