@@ -13,7 +13,7 @@
 use std::collections::BTreeMap;
 
 use catalog_model::{Fields, RelationType};
-use tokio_postgres::GenericClient;
+use deadpool_postgres::Transaction;
 
 /// The counted facets, as facet keys (`Key::as_str`).
 pub const COUNTED: &[&str] = &[
@@ -97,19 +97,19 @@ impl CountChanges {
     /// Uncounts the stored versions of `refs` (read before they change).
     pub async fn subtract_stored(
         &mut self,
-        tx: &impl GenericClient,
+        tx: &Transaction<'_>,
         refs: &[&str],
     ) -> Result<(), tokio_postgres::Error> {
         let rows = tx
             .query(
-                "SELECT e.kind, coalesce(e.spec_type, ''), k, v FROM entities e \
+                &tx.prepare_cached("SELECT e.kind, coalesce(e.spec_type, ''), k, v FROM entities e \
                  CROSS JOIN LATERAL unnest($2::text[]) AS k \
                  CROSS JOIN LATERAL jsonb_array_elements_text(coalesce(e.fields_case -> k, e.fields -> k)) AS v \
                  WHERE e.entity_ref = ANY($1) AND v IS NOT NULL \
                  UNION ALL \
                  SELECT e.kind, coalesce(e.spec_type, ''), $3, r.target_ref FROM entities e \
                  JOIN relations r ON r.source_ref = e.entity_ref AND r.type = $4 \
-                 WHERE e.entity_ref = ANY($1)",
+                 WHERE e.entity_ref = ANY($1)").await?,
                 &[
                     &refs,
                     &field_paths(),
@@ -129,7 +129,7 @@ impl CountChanges {
     /// Writes the changes. Rows are locked in key order, so batches of
     /// several partitions that meet on the same counts wait for each other
     /// rather than deadlock.
-    pub async fn write(self, tx: &impl GenericClient) -> Result<(), tokio_postgres::Error> {
+    pub async fn write(self, tx: &Transaction<'_>) -> Result<(), tokio_postgres::Error> {
         let mut kinds = Vec::new();
         let mut types = Vec::new();
         let mut paths = Vec::new();
@@ -148,10 +148,10 @@ impl CountChanges {
             return Ok(());
         }
         tx.execute(
-            "INSERT INTO facet_counts AS f (kind, spec_type, path, value, count) \
+            &tx.prepare_cached("INSERT INTO facet_counts AS f (kind, spec_type, path, value, count) \
              SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[]) \
              ORDER BY 1, 2, 3, 4 \
-             ON CONFLICT (kind, spec_type, path, value) DO UPDATE SET count = f.count + EXCLUDED.count",
+             ON CONFLICT (kind, spec_type, path, value) DO UPDATE SET count = f.count + EXCLUDED.count").await?,
             &[&kinds, &types, &paths, &values, &changes],
         )
         .await?;

@@ -4,7 +4,7 @@ use catalog_eventlog::LocationEvent;
 use catalog_proto::v1 as pb;
 use catalog_proto::v1::location_event::Change;
 use chrono::{DateTime, Utc};
-use tokio_postgres::GenericClient;
+use deadpool_postgres::Transaction;
 use uuid::Uuid;
 
 fn time(millis: i64) -> DateTime<Utc> {
@@ -29,7 +29,7 @@ fn registered_by(r: &pb::LocationRegistered) -> &str {
 
 /// Applies location events in stream order (there are few per batch).
 pub async fn apply_locations(
-    tx: &impl GenericClient,
+    tx: &Transaction<'_>,
     events: &[(u64, LocationEvent)],
 ) -> Result<(), tokio_postgres::Error> {
     for (sequence, e) in events {
@@ -38,20 +38,28 @@ pub async fn apply_locations(
         match &e.change {
             Change::Registered(r) => {
                 tx.execute(
-                    "INSERT INTO locations (id, type, target, location_key, registered_at, sequence, registered_by) \
+                    &tx.prepare_cached("INSERT INTO locations (id, type, target, location_key, registered_at, sequence, registered_by) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7) \
                      ON CONFLICT (id) DO UPDATE SET type = EXCLUDED.type, target = EXCLUDED.target, \
                        registered_at = EXCLUDED.registered_at, sequence = EXCLUDED.sequence, \
-                       registered_by = EXCLUDED.registered_by",
+                       registered_by = EXCLUDED.registered_by").await?,
                     &[&id, &r.r#type, &r.target, &e.location_key, &time(e.time_millis), &seq, &registered_by(r)],
                 )
                 .await?;
             }
             Change::Unregistered(_) => {
-                tx.execute("DELETE FROM locations WHERE id = $1", &[&id])
-                    .await?;
-                tx.execute("DELETE FROM location_status WHERE id = $1", &[&id])
-                    .await?;
+                tx.execute(
+                    &tx.prepare_cached("DELETE FROM locations WHERE id = $1")
+                        .await?,
+                    &[&id],
+                )
+                .await?;
+                tx.execute(
+                    &tx.prepare_cached("DELETE FROM location_status WHERE id = $1")
+                        .await?,
+                    &[&id],
+                )
+                .await?;
             }
             Change::Status(s) => {
                 let problems: Vec<serde_json::Value> = s
@@ -68,7 +76,7 @@ pub async fn apply_locations(
                     .map(|t| t.seconds.saturating_mul(1000) + i64::from(t.nanos) / 1_000_000)
                     .unwrap_or(e.time_millis);
                 tx.execute(
-                    "INSERT INTO location_status \
+                    &tx.prepare_cached("INSERT INTO location_status \
                        (id, location_key, refreshed_at, outcome, entities, problems, static, sequence, \
                         refresh_sequence) \
                      SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9 \
@@ -76,7 +84,7 @@ pub async fn apply_locations(
                      ON CONFLICT (id) DO UPDATE SET refreshed_at = EXCLUDED.refreshed_at, \
                        outcome = EXCLUDED.outcome, entities = EXCLUDED.entities, problems = EXCLUDED.problems, \
                        static = EXCLUDED.static, sequence = EXCLUDED.sequence, \
-                       refresh_sequence = EXCLUDED.refresh_sequence",
+                       refresh_sequence = EXCLUDED.refresh_sequence").await?,
                     &[
                         &id,
                         &e.location_key,
