@@ -191,6 +191,11 @@ impl Deployment {
 
     /// Runs `catalog <command>` to completion.
     pub async fn run(&self, command: &str) -> anyhow::Result<()> {
+        self.output(command).await.map(drop)
+    }
+
+    /// Runs `catalog <command>` to completion; its output.
+    pub async fn output(&self, command: &str) -> anyhow::Result<std::process::Output> {
         let out = tokio::process::Command::new(&self.binary)
             .arg(command)
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
@@ -203,7 +208,7 @@ impl Deployment {
             out.status,
             String::from_utf8_lossy(&out.stderr)
         );
-        Ok(())
+        Ok(out)
     }
 }
 

@@ -40,6 +40,10 @@ pub struct RebuildFigure {
     pub events: usize,
     pub seconds: f64,
     pub events_per_sec: f64,
+    /// When the replay had applied every event (the rest: building the
+    /// deferred indexes, verifying, switching), as `catalog rebuild`
+    /// reported it; `None` if it did not say.
+    pub replay_secs: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -206,6 +206,9 @@ async fn build_and_switch(
     let mut replay_config = config.clone();
     replay_config.owned_partitions = Vec::new();
     replay_config.dead_letter_subject = false;
+    // Nobody waits on a replay's individual events: larger transactions,
+    // fewer of them.
+    replay_config.batch_size = replay_config.batch_size.max(REPLAY_BATCH);
     let stop = CancellationToken::new();
     let projector = Projector::new(replay_config, log.clone(), pool.clone())
         .with_consumer_prefix(&replay_prefix(stamp));
@@ -329,6 +332,9 @@ async fn defer_indexes(pool: &Pool, schema: &str) -> Result<Vec<String>, Rebuild
     }
     Ok(definitions)
 }
+
+/// Least batch size of a replay (the live projector's, if larger).
+const REPLAY_BATCH: usize = 2_000;
 
 /// Builds the indexes [`defer_indexes`] dropped, [`INDEX_BUILDS`] at a
 /// time, then updates the planner's statistics of the new tables.

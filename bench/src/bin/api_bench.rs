@@ -65,7 +65,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         drop(c);
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    pool.get().await?.batch_execute("ANALYZE").await?;
+    pool.get().await?.batch_execute("VACUUM (ANALYZE)").await?;
     let server = ApiServer::new(
         ApiConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
