@@ -368,6 +368,33 @@ async fn an_event_postgres_cannot_store_is_dead_lettered_and_the_rest_applied() 
     assert_eq!(names, vec!["after", "before"]);
 }
 
+/// A projector reporting into a registry of its own, running until the
+/// token is cancelled.
+fn start_with_metrics(
+    log: &catalog_eventlog::EventLog,
+    pool: &Pool,
+) -> (
+    prometheus_client::registry::Registry,
+    tokio_util::sync::CancellationToken,
+    tokio::task::JoinHandle<Result<(), catalog_projector::ProjectorError>>,
+) {
+    let mut registry = prometheus_client::registry::Registry::default();
+    let metrics = catalog_projector::ProjectorMetrics::register(&mut registry);
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let projector =
+        catalog_projector::Projector::new(test_projector_config(), log.clone(), pool.clone())
+            .with_metrics(metrics);
+    let handle = tokio::spawn(projector.run(shutdown.clone()));
+    (registry, shutdown, handle)
+}
+
+/// The registry in Prometheus' text format.
+fn metrics_text(registry: &prometheus_client::registry::Registry) -> String {
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, registry).unwrap();
+    text
+}
+
 #[tokio::test]
 async fn metrics_report_applied_events_dead_letters_batches_and_lag() {
     let env = TestEnv::new().await;
@@ -383,18 +410,11 @@ async fn metrics_report_applied_events_dead_letters_batches_and_lag() {
         .unwrap();
     let last = *publish(&log, workload(300)).await.last().unwrap();
     let pool = migrated_pool(&env).await;
-    let mut registry = prometheus_client::registry::Registry::default();
-    let metrics = catalog_projector::ProjectorMetrics::register(&mut registry);
-    let shutdown = tokio_util::sync::CancellationToken::new();
-    let projector =
-        catalog_projector::Projector::new(test_projector_config(), log.clone(), pool.clone())
-            .with_metrics(metrics);
-    let handle = tokio::spawn(projector.run(shutdown.clone()));
+    let (registry, shutdown, handle) = start_with_metrics(&log, &pool);
     let text = wait_for("the metrics to show a caught-up projector", WAIT, || {
         let registry = &registry;
         async move {
-            let mut text = String::new();
-            prometheus_client::encoding::text::encode(&mut text, registry).unwrap();
+            let text = metrics_text(registry);
             let caught_up = text.contains(&format!(
                 "catalog_projector_checkpoint{{partition=\"projector\"}} {last}"
             )) && text
@@ -436,17 +456,10 @@ async fn gin_pending_lists_are_merged_after_writes() {
     let log = connect_log(&env).await;
     let last = *publish(&log, workload(300)).await.last().unwrap();
     let pool = migrated_pool(&env).await;
-    let mut registry = prometheus_client::registry::Registry::default();
-    let metrics = catalog_projector::ProjectorMetrics::register(&mut registry);
-    let shutdown = tokio_util::sync::CancellationToken::new();
-    let projector =
-        catalog_projector::Projector::new(test_projector_config(), log.clone(), pool.clone())
-            .with_metrics(metrics);
-    let handle = tokio::spawn(projector.run(shutdown.clone()));
+    let (registry, shutdown, handle) = start_with_metrics(&log, &pool);
     let merged = |registry: &prometheus_client::registry::Registry| {
-        let mut text = String::new();
-        prometheus_client::encoding::text::encode(&mut text, registry).unwrap();
-        text.lines()
+        metrics_text(registry)
+            .lines()
             .find_map(|l| l.strip_prefix("catalog_projector_gin_pending_pages_merged_total "))
             .and_then(|v| v.trim().parse::<u64>().ok())
             .unwrap_or(0)

@@ -257,7 +257,7 @@ impl Ingestor {
     pub async fn run(mut self, shutdown: CancellationToken) -> Result<(), IngestError> {
         let mut last_errors: Vec<String> = Vec::new();
         // Refresh requests wake the loop at once rather than at the next poll.
-        let mut wake = self
+        let wake = self
             .listen(
                 refresh_wildcard(self.log.prefix()),
                 "cannot listen for refresh requests; they wait for the next poll",
@@ -265,7 +265,7 @@ impl Ingestor {
             .await;
         // New and removed locations wake the loop too, and until one is
         // heard the registrations need not be read again.
-        let mut registrations = self
+        let registrations = self
             .listen(
                 registration_wildcard(self.log.prefix()),
                 "cannot listen for registrations; they are read at every poll",
@@ -278,6 +278,8 @@ impl Ingestor {
                 checked: now,
             });
         }
+        // Either kind of message: read the registrations again, soon.
+        let mut heard = futures::stream::select_all(wake.into_iter().chain(registrations));
         // A pass woken by a registration or refresh is followed by another
         // soon, whatever the poll interval: one that read the log just
         // before the stream stored what was heard then sees it.
@@ -323,21 +325,7 @@ impl Ingestor {
                 } else {
                     self.config.poll_interval()
                 }) => {}
-                Some(_) = async {
-                    match wake.as_mut() {
-                        Some(w) => w.next().await,
-                        None => std::future::pending().await,
-                    }
-                } => {
-                    self.heard_location_event();
-                    follow_up = true;
-                }
-                Some(_) = async {
-                    match registrations.as_mut() {
-                        Some(r) => r.next().await,
-                        None => std::future::pending().await,
-                    }
-                } => {
+                Some(_) = heard.next() => {
                     self.heard_location_event();
                     follow_up = true;
                 }

@@ -6,11 +6,10 @@
 //! (`DeliverPolicy::LastPerSubject`, one message per entity however long the
 //! history), then kept current from publish acks.
 
-type FoldMap<K, V> = foldhash::HashMap<K, V>;
-
 use async_nats::jetstream::consumer::{DeliverPolicy, pull};
 use catalog_eventlog::{EventLog, EventLogError, decode_event};
 use catalog_model::{EntityChange, EntityRef, subject};
+use foldhash::HashMap as FoldMap;
 use futures::StreamExt;
 
 /// The last published state of a live entity.
