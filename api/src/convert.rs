@@ -2,6 +2,9 @@
 
 use catalog_proto::json_to_struct;
 use catalog_proto::v1 as pb;
+use std::collections::BTreeMap;
+
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::query::EntityRow;
@@ -38,10 +41,157 @@ fn string_map(m: &Map<String, Value>, key: &str) -> std::collections::HashMap<St
         .unwrap_or_default()
 }
 
-/// The wire form of a stored entity.
+/// The view a request asked for; an enum value this release does not know
+/// is refused rather than answered in another view.
+pub fn entity_view(field: &str, value: i32) -> Result<pb::EntityView, crate::error::ApiError> {
+    pb::EntityView::try_from(value).map_err(|_| {
+        crate::error::ApiError::InvalidArgument(format!(
+            "{field} {value} is not an EntityView (0 = structured, 1 = JSON)"
+        ))
+    })
+}
+
+/// The wire form of a stored entity in `view`, with only `projection`'s
+/// fields (and the provenance).
+pub fn render(row: EntityRow, view: pb::EntityView, projection: &Projection) -> pb::Entity {
+    match view {
+        pb::EntityView::Unspecified => projection.apply(entity_to_proto(row)),
+        pb::EntityView::Json => pb::Entity {
+            json: entity_json(&row, projection),
+            provenance: Some(provenance(&row)),
+            ..Default::default()
+        },
+    }
+}
+
+/// The entity as Backstage's REST API returns it, as JSON text: the stored
+/// document with `metadata.uid`, `metadata.etag` and `relations`. Without a
+/// projection the document's parts are copied as text, never parsed into
+/// values.
+pub fn entity_json(row: &EntityRow, projection: &Projection) -> String {
+    if projection.is_all()
+        && let Ok(top) = serde_json::from_str::<BTreeMap<String, &RawValue>>(&row.entity)
+    {
+        let metadata = match top.get("metadata") {
+            Some(m) => match serde_json::from_str::<BTreeMap<String, &RawValue>>(m.get()) {
+                Ok(metadata) => metadata,
+                Err(_) => return entity_json_parsed(row, projection),
+            },
+            None => BTreeMap::new(),
+        };
+        let served = RawEntity {
+            top: &top,
+            metadata: &metadata,
+            uid: row.uid.to_string(),
+            etag: &row.etag,
+            relations: &row.relations,
+        };
+        if let Ok(text) = serde_json::to_string(&served) {
+            return text;
+        }
+    }
+    entity_json_parsed(row, projection)
+}
+
+/// [`entity_json`] through parsed values (for projections).
+fn entity_json_parsed(row: &EntityRow, projection: &Projection) -> String {
+    let mut doc = match serde_json::from_str::<Value>(&row.entity) {
+        Ok(Value::Object(doc)) => doc,
+        _ => Map::new(),
+    };
+    let metadata = doc
+        .entry("metadata")
+        .or_insert_with(|| Value::Object(Map::new()));
+    if let Value::Object(metadata) = metadata {
+        metadata.insert("uid".into(), Value::String(row.uid.to_string()));
+        metadata.insert("etag".into(), Value::String(row.etag.clone()));
+    }
+    let relations = row
+        .relations
+        .iter()
+        .map(|(kind, target)| serde_json::json!({"type": kind, "targetRef": target}))
+        .collect();
+    doc.insert("relations".into(), Value::Array(relations));
+    projection.apply_json(Value::Object(doc)).to_string()
+}
+
+/// A stored document's top-level and metadata members as text, with what
+/// the catalog adds, serialized without parsing the members.
+struct RawEntity<'a> {
+    top: &'a BTreeMap<String, &'a RawValue>,
+    metadata: &'a BTreeMap<String, &'a RawValue>,
+    uid: String,
+    etag: &'a str,
+    relations: &'a [(String, String)],
+}
+
+/// A relation as Backstage's REST API writes it.
+#[derive(serde::Serialize)]
+struct RelationJson<'a> {
+    r#type: &'a str,
+    #[serde(rename = "targetRef")]
+    target_ref: &'a str,
+}
+
+struct RawMetadata<'a>(&'a RawEntity<'a>);
+
+impl serde::Serialize for RawMetadata<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(None)?;
+        for (k, v) in self.0.metadata {
+            if k != "uid" && k != "etag" {
+                map.serialize_entry(k, v)?;
+            }
+        }
+        map.serialize_entry("uid", &self.0.uid)?;
+        map.serialize_entry("etag", self.0.etag)?;
+        map.end()
+    }
+}
+
+impl serde::Serialize for RawEntity<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(None)?;
+        for (k, v) in self.top {
+            match k.as_str() {
+                "metadata" => map.serialize_entry(k, &RawMetadata(self))?,
+                "relations" => {}
+                _ => map.serialize_entry(k, v)?,
+            }
+        }
+        if !self.top.contains_key("metadata") {
+            map.serialize_entry("metadata", &RawMetadata(self))?;
+        }
+        let relations: Vec<RelationJson<'_>> = self
+            .relations
+            .iter()
+            .map(|(kind, target)| RelationJson {
+                r#type: kind,
+                target_ref: target,
+            })
+            .collect();
+        map.serialize_entry("relations", &relations)?;
+        map.end()
+    }
+}
+
+fn provenance(row: &EntityRow) -> pb::EntityProvenance {
+    pb::EntityProvenance {
+        entity_ref: row.entity_ref.clone(),
+        sequence: u64::try_from(row.sequence).unwrap_or(0),
+        event_id: row.event_id.to_string(),
+        updated_at: Some(timestamp(row.updated_at)),
+        location: row.location.clone(),
+    }
+}
+
+/// The wire form of a stored entity (the structured view).
 pub fn entity_to_proto(row: EntityRow) -> pb::Entity {
     let empty = Map::new();
-    let doc = row.entity.as_object().unwrap_or(&empty);
+    let parsed = serde_json::from_str::<Value>(&row.entity).unwrap_or(Value::Null);
+    let doc = parsed.as_object().unwrap_or(&empty);
     let meta = doc
         .get("metadata")
         .and_then(Value::as_object)
@@ -76,6 +226,7 @@ pub fn entity_to_proto(row: EntityRow) -> pb::Entity {
         .filter(|(k, _)| !TYPED_METADATA.contains(&k.as_str()))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
+    let provenance = provenance(&row);
     pb::Entity {
         api_version: str_field(doc, "apiVersion"),
         kind: str_field(doc, "kind"),
@@ -98,16 +249,8 @@ pub fn entity_to_proto(row: EntityRow) -> pb::Entity {
             .into_iter()
             .map(|(r#type, target_ref)| pb::EntityRelation { r#type, target_ref })
             .collect(),
-        provenance: Some(pb::EntityProvenance {
-            entity_ref: row.entity_ref,
-            sequence: u64::try_from(row.sequence).unwrap_or(0),
-            event_id: row.event_id.to_string(),
-            updated_at: Some(prost_types::Timestamp {
-                seconds: row.updated_at.timestamp(),
-                nanos: i32::try_from(row.updated_at.timestamp_subsec_nanos()).unwrap_or(0),
-            }),
-            location: row.location,
-        }),
+        provenance: Some(provenance),
+        json: String::new(),
     }
 }
 
@@ -268,6 +411,17 @@ impl Projection {
         Some(subs)
     }
 
+    /// Keeps only the selected parts of a JSON entity. A key may span
+    /// several segments of a path (`metadata.annotations.backstage.io/x`
+    /// names the annotation `backstage.io/x`).
+    pub fn apply_json(&self, doc: Value) -> Value {
+        if self.is_all() {
+            return doc;
+        }
+        let paths: Vec<&[String]> = self.paths.iter().map(Vec::as_slice).collect();
+        pick_json(doc, &paths)
+    }
+
     /// Keeps only the selected parts of `e`.
     pub fn apply(&self, mut e: pb::Entity) -> pb::Entity {
         if self.is_all() {
@@ -365,6 +519,45 @@ fn project_metadata(m: pb::EntityMetadata, subs: &[Vec<String>]) -> pb::EntityMe
             })
         },
     }
+}
+
+/// The parts of `v` at `paths`, where a key matches one or more leading
+/// segments of a path joined by dots.
+fn pick_json(v: Value, paths: &[&[String]]) -> Value {
+    let Value::Object(map) = v else {
+        return v;
+    };
+    let mut out = Map::new();
+    for (key, value) in map {
+        let mut whole = false;
+        let mut subs: Vec<&[String]> = Vec::new();
+        for path in paths {
+            let mut joined = String::new();
+            for (i, segment) in path.iter().enumerate() {
+                if i > 0 {
+                    joined.push('.');
+                }
+                joined.push_str(segment);
+                if joined == key {
+                    if i + 1 == path.len() {
+                        whole = true;
+                    } else {
+                        subs.push(&path[i + 1..]);
+                    }
+                    break;
+                }
+                if joined.len() >= key.len() {
+                    break;
+                }
+            }
+        }
+        if whole {
+            out.insert(key, value);
+        } else if !subs.is_empty() {
+            out.insert(key, pick_json(value, &subs));
+        }
+    }
+    Value::Object(out)
 }
 
 /// The parts of a JSON object at `paths` (each a list of keys).

@@ -6,7 +6,6 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use serde_json::Value;
 use uuid::Uuid;
 
 use crate::error::ApiError;
@@ -90,7 +89,9 @@ pub struct EntityRow {
     pub entity_ref: String,
     pub uid: Uuid,
     pub etag: String,
-    pub entity: Value,
+    /// The stored document, as JSON text (parsed only for the views that
+    /// need its parts).
+    pub entity: String,
     pub sequence: i64,
     pub event_id: Uuid,
     pub location: String,
@@ -123,7 +124,7 @@ fn row_to_entity(row: &tokio_postgres::Row) -> EntityRow {
         entity_ref: row.get(0),
         uid: row.get(1),
         etag: String::new(),
-        entity: row.get(2),
+        entity: row.get::<_, RawJson>(2).0,
         sequence: row.get(3),
         event_id: row.get(4),
         location: row.get(5),
@@ -141,6 +142,34 @@ fn row_to_entity(row: &tokio_postgres::Row) -> EntityRow {
         set_relations(&mut entity, relations);
     }
     entity
+}
+
+/// A `jsonb` (or `json`) column as its JSON text, unparsed.
+struct RawJson(String);
+
+impl<'a> tokio_postgres::types::FromSql<'a> for RawJson {
+    fn from_sql(
+        ty: &tokio_postgres::types::Type,
+        raw: &'a [u8],
+    ) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        // `jsonb`'s binary form is a format version (1) and the text.
+        let text = if *ty == tokio_postgres::types::Type::JSONB {
+            match raw.split_first() {
+                Some((1, text)) => text,
+                _ => return Err("unsupported jsonb format version".into()),
+            }
+        } else {
+            raw
+        };
+        Ok(Self(String::from_utf8(text.to_vec())?))
+    }
+
+    fn accepts(ty: &tokio_postgres::types::Type) -> bool {
+        matches!(
+            *ty,
+            tokio_postgres::types::Type::JSONB | tokio_postgres::types::Type::JSON
+        )
+    }
 }
 
 /// Sets an entity's relations, in byte order whatever the database's

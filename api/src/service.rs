@@ -8,7 +8,7 @@ use catalog_proto::v1::catalog_service_server::CatalogService;
 use deadpool_postgres::Pool;
 use tonic::{Request, Response, Status};
 
-use crate::convert::{entity_to_proto, highlight_segments, version_to_proto};
+use crate::convert::{Projection, entity_view, highlight_segments, render, version_to_proto};
 use crate::error::ApiError;
 use crate::page_token::{PageTokens, fingerprint};
 use crate::query;
@@ -80,6 +80,7 @@ impl CatalogApi {
         &self,
         req: pb::GetEntityRequest,
     ) -> Result<pb::GetEntityResponse, ApiError> {
+        let view = entity_view("view", req.view)?;
         let client = self.pool.get().await?;
         let row = match (req.entity_ref.is_empty(), req.uid.is_empty()) {
             (false, true) => {
@@ -108,7 +109,7 @@ impl CatalogApi {
             }
         };
         Ok(pb::GetEntityResponse {
-            entity: Some(entity_to_proto(row)),
+            entity: Some(render(row, view, &Projection::default())),
         })
     }
 
@@ -132,6 +133,7 @@ impl CatalogApi {
                     .map_err(|e| format!("entity_refs[{i}] {r:?}: {e}"))
             })
             .collect();
+        let view = entity_view("view", req.view)?;
         let wanted: Vec<String> = parsed.iter().flatten().cloned().collect();
         let client = self.pool.get().await?;
         let found = query::get_entities(&client, &wanted).await?;
@@ -149,7 +151,10 @@ impl CatalogApi {
                         }),
                     ),
                     Ok(canonical) => match found.get(&canonical) {
-                        Some(row) => (Some(entity_to_proto(row.clone())), None),
+                        Some(row) => (
+                            Some(render(row.clone(), view, &Projection::default())),
+                            None,
+                        ),
                         None => (
                             None,
                             Some(pb::ItemError {
@@ -183,6 +188,7 @@ impl CatalogApi {
             MAX_SEARCH_HITS,
         )?;
         let filter = query::parse_filter(req.filter.as_ref())?;
+        let view = entity_view("view", req.view)?;
         let client = self.pool.get().await?;
         let hits = catalog_projector::query::search(&**client, text, &filter, limit).await?;
         let refs: Vec<String> = hits.iter().map(|h| h.entity_ref.clone()).collect();
@@ -192,7 +198,7 @@ impl CatalogApi {
                 .into_iter()
                 .filter_map(|h| {
                     rows.remove(&h.entity_ref).map(|row| pb::SearchHit {
-                        entity: Some(entity_to_proto(row)),
+                        entity: Some(render(row, view, &Projection::default())),
                         rank: h.rank,
                         highlight: highlight_segments(&h.highlight),
                     })
@@ -323,6 +329,7 @@ impl CatalogApi {
     ) -> Result<pb::GetRelationsResponse, ApiError> {
         let entity_ref = parse_ref("entity_ref", &req.entity_ref)?.to_string();
         let types = relation_types(&req.types)?;
+        let view = entity_view("view", req.view)?;
         let client = self.pool.get().await?;
         if query::get_entity(&client, &entity_ref).await?.is_none() {
             return Err(ApiError::NotFound(format!("no entity {entity_ref}")));
@@ -334,7 +341,10 @@ impl CatalogApi {
             relations: edges
                 .into_iter()
                 .map(|e| pb::RelatedEntity {
-                    entity: found.get(&e.target_ref).cloned().map(entity_to_proto),
+                    entity: found
+                        .get(&e.target_ref)
+                        .cloned()
+                        .map(|row| render(row, view, &Projection::default())),
                     r#type: e.kind,
                     target_ref: e.target_ref,
                 })
@@ -424,7 +434,8 @@ impl CatalogApi {
                 }
             }
         };
-        let projection = crate::convert::Projection::parse(&req.fields)?;
+        let projection = Projection::parse(&req.fields)?;
+        let view = entity_view("view", req.view)?;
         let mut query_key = filter.canonical();
         if let Some(text) = text {
             query_key.push_str(&format!("\u{0}query={text}"));
@@ -480,7 +491,7 @@ impl CatalogApi {
         Ok(pb::ListEntitiesResponse {
             entities: rows
                 .into_iter()
-                .map(|(r, _)| projection.apply(entity_to_proto(r)))
+                .map(|(r, _)| render(r, view, &projection))
                 .collect(),
             next_page_token,
             total_size: total,

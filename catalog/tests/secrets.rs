@@ -224,7 +224,7 @@ async fn no_secret_reaches_logs_metrics_errors_or_the_ui() {
     let mut ingest = IngestServiceClient::new(channel);
     let get = || pb::GetEntityRequest {
         entity_ref: "component:quiet".into(),
-        uid: String::new(),
+        ..Default::default()
     };
     for token in [
         WRONG_TOKEN,

@@ -189,7 +189,7 @@ async fn get(c: &mut Clients, entity_ref: &str) -> Result<pb::Entity, tonic::Sta
     c.catalog
         .get_entity(pb::GetEntityRequest {
             entity_ref: entity_ref.into(),
-            uid: String::new(),
+            ..Default::default()
         })
         .await
         .map(|r| r.into_inner().entity.unwrap())
@@ -357,7 +357,7 @@ async fn scopes_tokens_jwts_and_ownership_decide_every_call() {
             async move {
                 c.get_entity(pb::GetEntityRequest {
                     entity_ref: r.into(),
-                    uid: String::new(),
+                    ..Default::default()
                 })
                 .await
                 .ok()

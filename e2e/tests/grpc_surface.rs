@@ -126,6 +126,7 @@ async fn calls_may_be_compressed_and_oversized_requests_are_refused() {
     let err = grpc
         .batch_get_entities(catalog_proto::v1::BatchGetEntitiesRequest {
             entity_refs: vec!["x".repeat(5 << 20)],
+            ..Default::default()
         })
         .await
         .unwrap_err();

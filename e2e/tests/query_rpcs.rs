@@ -83,6 +83,7 @@ async fn lookups_filters_search_and_facets_answer_on_the_backstage_examples() {
             pb::GetEntityRequest {
                 entity_ref: "component:artist-lookup".into(),
                 uid: uid.clone(),
+                ..Default::default()
             },
             Code::InvalidArgument,
             "only one",
@@ -118,6 +119,7 @@ async fn lookups_filters_search_and_facets_answer_on_the_backstage_examples() {
                 "component:default/nope".into(),
                 "group:team-a".into(),
             ],
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -491,6 +493,7 @@ async fn relations_and_graphs_follow_the_backstage_examples_organisation() {
         .get_relations(pb::GetRelationsRequest {
             entity_ref: "group:team-a".into(),
             types: vec!["OWNEROF".into()],
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -773,5 +776,167 @@ async fn negated_and_prefix_conditions_narrow_lists() {
         .unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);
     assert!(err.message().contains("prefix"), "{}", err.message());
+    p.stop().await;
+}
+
+#[tokio::test]
+async fn the_json_view_serves_each_entity_as_backstage_writes_it() {
+    use catalog_ui_bridge::convert::entity_to_json;
+    use serde_json::{Value, json};
+    let p = examples().await;
+    let mut g = p.grpc().await;
+    let json_view = pb::EntityView::Json as i32;
+    let all = |view: i32| pb::ListEntitiesRequest {
+        page_size: 100,
+        view,
+        ..Default::default()
+    };
+    let structured = g.list_entities(all(0)).await.unwrap().into_inner();
+    let as_json = g.list_entities(all(json_view)).await.unwrap().into_inner();
+    assert_eq!(structured.entities.len(), 34);
+    assert_eq!(as_json.total_size, structured.total_size);
+    // The same entities, in the same order, each the structured view's
+    // Backstage JSON, with nothing but the text and the provenance set.
+    for (s, j) in structured.entities.iter().zip(&as_json.entities) {
+        assert!(s.json.is_empty());
+        assert_eq!(j.provenance, s.provenance);
+        assert!(j.metadata.is_none() && j.spec.is_none() && j.kind.is_empty());
+        assert!(j.api_version.is_empty() && j.relations.is_empty());
+        let parsed: Value = serde_json::from_str(&j.json).unwrap();
+        assert_eq!(parsed, entity_to_json(s), "{}", j.json);
+    }
+
+    // Each lookup RPC answers in the view asked for.
+    let lookup = g
+        .get_entity(pb::GetEntityRequest {
+            entity_ref: "component:artist-lookup".into(),
+            view: json_view,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .entity
+        .unwrap();
+    let doc: Value = serde_json::from_str(&lookup.json).unwrap();
+    assert_eq!(doc["metadata"]["name"], "artist-lookup");
+    assert!(doc["metadata"]["uid"].is_string() && doc["metadata"]["etag"].is_string());
+    assert!(
+        doc["relations"]
+            .as_array()
+            .unwrap()
+            .contains(&json!({"type": "ownedBy", "targetRef": "group:default/team-a"})),
+        "{doc}"
+    );
+    let by_uid = g
+        .get_entity(pb::GetEntityRequest {
+            uid: doc["metadata"]["uid"].as_str().unwrap().into(),
+            view: json_view,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .entity
+        .unwrap();
+    assert_eq!(by_uid.json, lookup.json);
+    let batch = g
+        .batch_get_entities(pb::BatchGetEntitiesRequest {
+            entity_refs: vec!["component:artist-lookup".into(), "group:nope".into()],
+            view: json_view,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .items;
+    assert_eq!(batch[0].entity.as_ref().unwrap().json, lookup.json);
+    assert_eq!(batch[1].error.as_ref().unwrap().code, Code::NotFound as i32);
+    let hits = g
+        .search_entities(pb::SearchEntitiesRequest {
+            query: "artist lookup".into(),
+            view: json_view,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .hits;
+    assert_eq!(hits[0].entity.as_ref().unwrap().json, lookup.json);
+    let related = g
+        .get_relations(pb::GetRelationsRequest {
+            entity_ref: "group:team-a".into(),
+            types: vec!["ownerOf".into()],
+            view: json_view,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .relations;
+    let target = related
+        .iter()
+        .find(|r| r.target_ref == "component:default/artist-lookup")
+        .unwrap();
+    assert_eq!(target.entity.as_ref().unwrap().json, lookup.json);
+
+    // A projection keeps only the fields asked for, an annotation key with
+    // dots included; the provenance is still set.
+    let projected = g
+        .list_entities(pb::ListEntitiesRequest {
+            filter: filter(&[("metadata.name", &["artist-lookup"])]),
+            fields: vec![
+                "kind".into(),
+                "metadata.name".into(),
+                "metadata.annotations.backstage.io/techdocs-ref".into(),
+                "spec.type".into(),
+                "relations".into(),
+            ],
+            view: json_view,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .entities;
+    let e = &projected[0];
+    assert_eq!(
+        e.provenance.as_ref().unwrap().entity_ref,
+        "component:default/artist-lookup"
+    );
+    let projected: Value = serde_json::from_str(&e.json).unwrap();
+    assert_eq!(
+        projected,
+        json!({
+            "kind": "Component",
+            "metadata": {
+                "name": "artist-lookup",
+                "annotations": {
+                    "backstage.io/techdocs-ref": doc["metadata"]["annotations"]["backstage.io/techdocs-ref"],
+                },
+            },
+            "spec": {"type": "service"},
+            "relations": doc["relations"],
+        })
+    );
+
+    // A view this release does not know is refused, by name.
+    let err = g
+        .get_entity(pb::GetEntityRequest {
+            entity_ref: "component:artist-lookup".into(),
+            view: 7,
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    assert!(err.message().contains("view 7"), "{}", err.message());
+    let err = g
+        .list_entities(pb::ListEntitiesRequest {
+            view: -1,
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    assert!(err.message().contains("view -1"), "{}", err.message());
     p.stop().await;
 }

@@ -60,7 +60,7 @@ async fn description(p: &Pipeline, min_sequence: Option<u64>) -> String {
     let mut grpc = p.grpc().await;
     let mut request = tonic::Request::new(pb::GetEntityRequest {
         entity_ref: "component:remote".into(),
-        uid: String::new(),
+        ..Default::default()
     });
     if let Some(s) = min_sequence {
         request
@@ -90,7 +90,7 @@ async fn a_refresh_rereads_a_url_location_before_its_schedule() {
         let mut grpc = p.grpc().await;
         grpc.get_entity(pb::GetEntityRequest {
             entity_ref: "component:remote".into(),
-            uid: String::new(),
+            ..Default::default()
         })
         .await
         .ok()
@@ -214,7 +214,7 @@ async fn refresh_requests_for_unknown_or_pushed_things_are_refused() {
         let mut grpc = p.grpc().await;
         grpc.get_entity(pb::GetEntityRequest {
             entity_ref: "component:remote".into(),
-            uid: String::new(),
+            ..Default::default()
         })
         .await
         .ok()
@@ -253,7 +253,7 @@ async fn a_running_worker_reads_locations_registered_and_unregistered_at_once() 
         let mut grpc = p.grpc().await;
         grpc.get_entity(pb::GetEntityRequest {
             entity_ref: "component:remote".into(),
-            uid: String::new(),
+            ..Default::default()
         })
         .await
     };

@@ -2,7 +2,33 @@
 
 use catalog_proto::struct_to_json;
 use catalog_proto::v1 as pb;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
+
+/// An entity as Backstage's REST API returns it, as JSON text passed on
+/// unparsed: the API's JSON view (`ENTITY_VIEW_JSON`) when it sent one,
+/// else made from the structured fields (an API that predates the view).
+pub fn entity_raw(mut e: pb::Entity) -> Box<RawValue> {
+    if !e.json.is_empty() {
+        match RawValue::from_string(std::mem::take(&mut e.json)) {
+            Ok(raw) => return raw,
+            Err(err) => tracing::warn!(error = %err, "the API sent an entity that is not JSON"),
+        }
+    }
+    // `Box<RawValue>`'s default is `null`.
+    serde_json::value::to_raw_value(&entity_to_json(&e)).unwrap_or_default()
+}
+
+/// An entity as Backstage's REST API returns it, as a JSON value (for
+/// handlers that pick parts of it).
+pub fn entity_value(e: &pb::Entity) -> Value {
+    if !e.json.is_empty()
+        && let Ok(value) = serde_json::from_str(&e.json)
+    {
+        return value;
+    }
+    entity_to_json(e)
+}
 
 fn put_str(m: &mut Map<String, Value>, key: &str, v: &str) {
     if !v.is_empty() {
@@ -63,4 +89,53 @@ pub fn entity_to_json(e: &pb::Entity) -> Value {
         .collect();
     doc.insert("relations".into(), Value::Array(relations));
     Value::Object(doc)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn structured() -> pb::Entity {
+        pb::Entity {
+            api_version: "backstage.io/v1alpha1".into(),
+            kind: "Component".into(),
+            metadata: Some(pb::EntityMetadata {
+                name: "a".into(),
+                uid: "u".into(),
+                etag: "e".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn the_json_view_passes_through_as_sent() {
+        let text = r#"{"kind": "Component", "metadata": {"name": "a"}, "relations": []}"#;
+        let e = pb::Entity {
+            json: text.into(),
+            ..Default::default()
+        };
+        assert_eq!(entity_raw(e.clone()).get(), text);
+        assert_eq!(entity_value(&e)["metadata"]["name"], "a");
+    }
+
+    #[test]
+    fn structured_entities_and_bad_text_fall_back_to_the_structured_fields() {
+        let expected = json!({
+            "apiVersion": "backstage.io/v1alpha1",
+            "kind": "Component",
+            "metadata": {"name": "a", "uid": "u", "etag": "e"},
+            "relations": [],
+        });
+        let raw = entity_raw(structured());
+        assert_eq!(serde_json::from_str::<Value>(raw.get()).unwrap(), expected);
+        let broken = pb::Entity {
+            json: "{not json".into(),
+            ..structured()
+        };
+        let raw = entity_raw(broken.clone());
+        assert_eq!(serde_json::from_str::<Value>(raw.get()).unwrap(), expected);
+        assert_eq!(entity_value(&broken), expected);
+    }
 }

@@ -12,10 +12,14 @@ use catalog_model::EntityRef;
 use catalog_proto::v1 as pb;
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
 use super::{Req, RestError, parse_filters, predicate_filter, query_pairs};
-use crate::convert::entity_to_json;
+use crate::convert::{entity_raw, entity_value};
+
+/// Entities are asked of the API as JSON text, which the bridge passes on.
+const JSON_VIEW: i32 = pb::EntityView::Json as i32;
 use crate::routes::AppState;
 
 /// Page size used when a REST call asks for every entity.
@@ -76,6 +80,7 @@ async fn get_by_ref(
         .clone()
         .get_entity(pb::GetEntityRequest {
             entity_ref: entity_ref.to_string(),
+            view: JSON_VIEW,
             ..Default::default()
         })
         .await
@@ -91,11 +96,11 @@ pub async fn by_name(
     State(state): State<AppState>,
     req: Req,
     Path((kind, namespace, name)): Path<(String, String, String)>,
-) -> Result<Json<Value>, RestError> {
+) -> Result<Json<Box<RawValue>>, RestError> {
     let entity_ref = EntityRef::new(&kind, &namespace, &name);
     get_by_ref(&state, &req, &entity_ref.to_string())
         .await?
-        .map(|e| Json(entity_to_json(&e)))
+        .map(|e| Json(entity_raw(e)))
         .ok_or_else(|| by_name_not_found(&req, &kind, &namespace, &name))
 }
 
@@ -104,12 +109,13 @@ pub async fn by_uid(
     State(state): State<AppState>,
     req: Req,
     Path(uid): Path<String>,
-) -> Result<Json<Value>, RestError> {
+) -> Result<Json<Box<RawValue>>, RestError> {
     match state
         .catalog
         .clone()
         .get_entity(pb::GetEntityRequest {
             uid: uid.clone(),
+            view: JSON_VIEW,
             ..Default::default()
         })
         .await
@@ -117,7 +123,7 @@ pub async fn by_uid(
         Ok(r) => r
             .into_inner()
             .entity
-            .map(|e| Json(entity_to_json(&e)))
+            .map(|e| Json(entity_raw(e)))
             .ok_or_else(|| req.error(StatusCode::NOT_FOUND, format!("No entity with uid {uid}"))),
         Err(s)
             if matches!(
@@ -211,7 +217,7 @@ pub async fn ancestry(
     State(state): State<AppState>,
     req: Req,
     Path((kind, namespace, name)): Path<(String, String, String)>,
-) -> Result<Json<Value>, RestError> {
+) -> Result<Json<Ancestry>, RestError> {
     let entity_ref = EntityRef::new(&kind, &namespace, &name).to_string();
     let chain = match state
         .catalog
@@ -229,17 +235,17 @@ pub async fn ancestry(
     };
     let refs: Vec<String> = chain.items.iter().map(|i| i.entity_ref.clone()).collect();
     let found = batch_get(&state, &req, &refs, Vec::new()).await?;
-    let items: Vec<Value> = chain
+    let items: Vec<AncestryItem> = chain
         .items
         .iter()
         .zip(found)
         .filter_map(|(item, entity)| {
-            entity.map(|e| {
-                let parents: Vec<&str> = Some(item.parent_entity_ref.as_str())
+            entity.map(|entity| AncestryItem {
+                entity,
+                parent_entity_refs: Some(item.parent_entity_ref.clone())
                     .filter(|p| !p.is_empty())
                     .into_iter()
-                    .collect();
-                json!({"entity": e, "parentEntityRefs": parents})
+                    .collect(),
             })
         })
         .collect();
@@ -248,7 +254,25 @@ pub async fn ancestry(
         .last()
         .map(|i| i.entity_ref.clone())
         .unwrap_or(entity_ref);
-    Ok(Json(json!({"rootEntityRef": root, "items": items})))
+    Ok(Json(Ancestry {
+        root_entity_ref: root,
+        items,
+    }))
+}
+
+/// `/ancestry`'s body.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Ancestry {
+    root_entity_ref: String,
+    items: Vec<AncestryItem>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AncestryItem {
+    entity: Box<RawValue>,
+    parent_entity_refs: Vec<String>,
 }
 
 async fn batch_get(
@@ -256,7 +280,7 @@ async fn batch_get(
     req: &Req,
     refs: &[String],
     fields: Vec<String>,
-) -> Result<Vec<Option<Value>>, RestError> {
+) -> Result<Vec<Option<Box<RawValue>>>, RestError> {
     let mut out = Vec::with_capacity(refs.len());
     // The API takes at most 1000 refs per call.
     for chunk in refs.chunks(1000) {
@@ -265,16 +289,22 @@ async fn batch_get(
             .clone()
             .batch_get_entities(pb::BatchGetEntitiesRequest {
                 entity_refs: chunk.to_vec(),
+                view: JSON_VIEW,
             })
             .await
             .map_err(|s| req.grpc_error(s))?
             .into_inner()
             .items;
-        out.extend(
-            items
-                .into_iter()
-                .map(|i| i.entity.map(|e| project(entity_to_json(&e), &fields))),
-        );
+        out.extend(items.into_iter().map(|i| {
+            i.entity.map(|e| {
+                if fields.is_empty() {
+                    entity_raw(e)
+                } else {
+                    serde_json::value::to_raw_value(&project(entity_value(&e), &fields))
+                        .unwrap_or_default()
+                }
+            })
+        }));
     }
     Ok(out)
 }
@@ -323,10 +353,10 @@ pub async fn by_refs(
     State(state): State<AppState>,
     req: Req,
     body: Result<Json<ByRefsBody>, axum::extract::rejection::JsonRejection>,
-) -> Result<Json<Value>, RestError> {
+) -> Result<Json<Items<Option<Box<RawValue>>>>, RestError> {
     let Json(body) = body.map_err(|e| req.invalid_body(&e))?;
     let items = batch_get(&state, &req, &body.entity_refs, body.fields).await?;
-    Ok(Json(json!({ "items": items })))
+    Ok(Json(Items { items }))
 }
 
 /// `GET /entities`: every matching entity, or one page of `limit` with a
@@ -388,6 +418,7 @@ pub async fn list(
                 page_token: page_token.clone(),
                 order_by: order.clone(),
                 fields: fields.clone(),
+                view: JSON_VIEW,
                 ..Default::default()
             })
             .await
@@ -395,7 +426,7 @@ pub async fn list(
             .into_inner();
         let dropped = skip.min(page.entities.len());
         skip -= dropped;
-        entities.extend(page.entities.iter().skip(dropped).map(entity_to_json));
+        entities.extend(page.entities.into_iter().skip(dropped).map(entity_raw));
         page_token = page.next_page_token;
         if limit.is_some() || page_token.is_empty() {
             break;
@@ -473,7 +504,7 @@ async fn run_query(
     req: &Req,
     cursor: Cursor,
     offset: u32,
-) -> Result<Json<Value>, RestError> {
+) -> Result<Json<QueryPage>, RestError> {
     let filter: pb::EntityFilter = filter_from_json(&cursor.filter);
     let page_size = (cursor.limit + offset).min(MAX_LIMIT);
     let page = state
@@ -489,15 +520,16 @@ async fn run_query(
                 .clone()
                 .map(|(field, descending)| pb::OrderBy { field, descending }),
             fields: cursor.fields.clone(),
+            view: JSON_VIEW,
         })
         .await
         .map_err(|s| req.grpc_error(s))?
         .into_inner();
-    let items: Vec<Value> = page
+    let items: Vec<Box<RawValue>> = page
         .entities
-        .iter()
+        .into_iter()
         .skip(offset as usize)
-        .map(entity_to_json)
+        .map(entity_raw)
         .collect();
     let mut page_info = serde_json::Map::new();
     if !page.next_page_token.is_empty() {
@@ -521,11 +553,26 @@ async fn run_query(
         };
         page_info.insert("prevCursor".into(), Value::String(prev.encode()));
     }
-    Ok(Json(json!({
-        "items": items,
-        "totalItems": page.total_size,
-        "pageInfo": page_info,
-    })))
+    Ok(Json(QueryPage {
+        items,
+        total_items: page.total_size,
+        page_info,
+    }))
+}
+
+/// `{items}`, in request order.
+#[derive(Serialize)]
+pub struct Items<T> {
+    items: Vec<T>,
+}
+
+/// A `/entities/by-query` page.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QueryPage {
+    items: Vec<Box<RawValue>>,
+    total_items: u64,
+    page_info: serde_json::Map<String, Value>,
 }
 
 /// The wire filter kept in a cursor, as JSON (the prost types have no serde).
@@ -583,7 +630,7 @@ pub async fn query_get(
     State(state): State<AppState>,
     req: Req,
     RawQuery(query): RawQuery,
-) -> Result<Json<Value>, RestError> {
+) -> Result<Json<QueryPage>, RestError> {
     let mut filters = Vec::new();
     let mut fields = Vec::new();
     let mut limit = DEFAULT_QUERY_LIMIT;
@@ -673,7 +720,7 @@ pub async fn query_post(
     State(state): State<AppState>,
     req: Req,
     body: Result<Json<QueryBody>, axum::extract::rejection::JsonRejection>,
-) -> Result<Json<Value>, RestError> {
+) -> Result<Json<QueryPage>, RestError> {
     let Json(body) = body.map_err(|e| req.invalid_body(&e))?;
     let limit = match body.limit {
         Some(l) => parse_limit(&req, "limit", &l.to_string())?,

@@ -16,7 +16,7 @@ use futures::StreamExt;
 use serde_json::{Value, json};
 
 use super::{Req, RestError, parse_filters, query_pairs};
-use crate::convert::entity_to_json;
+use crate::convert::entity_raw;
 use crate::routes::AppState;
 
 fn number(req: &Req, name: &str, v: &str, max: u32) -> Result<u32, RestError> {
@@ -182,7 +182,7 @@ pub async fn search(
     State(state): State<AppState>,
     req: Req,
     RawQuery(query): RawQuery,
-) -> Result<Json<Value>, RestError> {
+) -> Result<Json<SearchPage>, RestError> {
     let mut term = String::new();
     let mut limit = 20;
     let mut filters = Vec::new();
@@ -205,27 +205,57 @@ pub async fn search(
             query: term,
             filter: Some(filter),
             page_size: limit,
+            view: pb::EntityView::Json as i32,
         })
         .await
         .map_err(|s| req.grpc_error(s))?
         .into_inner()
         .hits;
-    let items: Vec<Value> = hits
-        .iter()
-        .map(|h| {
-            let segments: Vec<Value> = h
-                .highlight
-                .iter()
-                .map(|s| json!({"text": s.text, "match": s.matched}))
-                .collect();
-            json!({
-                "entity": h.entity.as_ref().map(entity_to_json),
-                "rank": h.rank,
-                "highlights": [{"field": "text", "segments": segments}],
-            })
+    let items: Vec<SearchItem> = hits
+        .into_iter()
+        .map(|h| SearchItem {
+            highlights: [Highlight {
+                field: "text",
+                segments: h
+                    .highlight
+                    .into_iter()
+                    .map(|s| Segment {
+                        text: s.text,
+                        matched: s.matched,
+                    })
+                    .collect(),
+            }],
+            rank: h.rank,
+            entity: h.entity.map(entity_raw),
         })
         .collect();
-    Ok(Json(json!({ "items": items })))
+    Ok(Json(SearchPage { items }))
+}
+
+/// `/search`'s body.
+#[derive(serde::Serialize)]
+pub struct SearchPage {
+    items: Vec<SearchItem>,
+}
+
+#[derive(serde::Serialize)]
+pub struct SearchItem {
+    entity: Option<Box<serde_json::value::RawValue>>,
+    rank: f32,
+    highlights: [Highlight; 1],
+}
+
+#[derive(serde::Serialize)]
+pub struct Highlight {
+    field: &'static str,
+    segments: Vec<Segment>,
+}
+
+#[derive(serde::Serialize)]
+pub struct Segment {
+    text: String,
+    #[serde(rename = "match")]
+    matched: bool,
 }
 
 /// `GET /events?filter=&cursor=`: live changes as server-sent events. The

@@ -383,6 +383,7 @@ pub async fn analyze(
         .clone()
         .batch_get_entities(pb::BatchGetEntitiesRequest {
             entity_refs: refs.clone(),
+            view: pb::EntityView::Json as i32,
         })
         .await
         .map_err(|s| req.grpc_error(s))?
