@@ -23,21 +23,39 @@ const TYPED_METADATA: &[&str] = &[
     "links",
 ];
 
-fn str_field(m: &Map<String, Value>, key: &str) -> String {
-    m.get(key)
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string()
+/// A document's members as unparsed text.
+type Members<'a> = BTreeMap<String, &'a RawValue>;
+
+/// The members of a JSON object (none for anything else).
+fn members(text: &str) -> Members<'_> {
+    serde_json::from_str(text).unwrap_or_default()
 }
 
-fn string_map(m: &Map<String, Value>, key: &str) -> std::collections::HashMap<String, String> {
+/// A member's string (empty when absent or not a string).
+fn str_field(m: &Members<'_>, key: &str) -> String {
+    m.get(key).map(|v| as_string(v)).unwrap_or_default()
+}
+
+fn as_string(v: &RawValue) -> String {
+    serde_json::from_str(v.get()).unwrap_or_default()
+}
+
+/// A member that is an object of strings (other values left out).
+fn string_map(m: &Members<'_>, key: &str) -> std::collections::HashMap<String, String> {
     m.get(key)
-        .and_then(Value::as_object)
-        .map(|o| {
-            o.iter()
-                .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string())))
+        .map(|v| {
+            members(v.get())
+                .into_iter()
+                .filter_map(|(k, v)| serde_json::from_str::<String>(v.get()).ok().map(|s| (k, s)))
                 .collect()
         })
+        .unwrap_or_default()
+}
+
+/// A member's array items (none when absent or not an array).
+fn items<'a>(m: &Members<'a>, key: &str) -> Vec<&'a RawValue> {
+    m.get(key)
+        .and_then(|v| serde_json::from_str(v.get()).ok())
         .unwrap_or_default()
 }
 
@@ -187,63 +205,57 @@ fn provenance(row: &EntityRow) -> pb::EntityProvenance {
     }
 }
 
-/// The wire form of a stored entity (the structured view).
+/// The wire form of a stored entity (the structured view), parsed from
+/// the document's text straight into the wire types.
 pub fn entity_to_proto(row: EntityRow) -> pb::Entity {
-    let empty = Map::new();
-    let parsed = serde_json::from_str::<Value>(&row.entity).unwrap_or(Value::Null);
-    let doc = parsed.as_object().unwrap_or(&empty);
+    let provenance = provenance(&row);
+    let doc = members(&row.entity);
     let meta = doc
         .get("metadata")
-        .and_then(Value::as_object)
-        .unwrap_or(&empty);
-    let tags = meta
-        .get("tags")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect()
-        })
+        .map(|m| members(m.get()))
         .unwrap_or_default();
-    let links = meta
-        .get("links")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_object)
-                .map(|l| pb::EntityLink {
-                    url: str_field(l, "url"),
-                    title: str_field(l, "title"),
-                    icon: str_field(l, "icon"),
-                    r#type: str_field(l, "type"),
-                })
-                .collect()
+    let tags = items(&meta, "tags")
+        .into_iter()
+        .filter_map(|t| serde_json::from_str::<String>(t.get()).ok())
+        .collect();
+    let links = items(&meta, "links")
+        .into_iter()
+        .filter_map(|l| serde_json::from_str::<Members<'_>>(l.get()).ok())
+        .map(|l| pb::EntityLink {
+            url: str_field(&l, "url"),
+            title: str_field(&l, "title"),
+            icon: str_field(&l, "icon"),
+            r#type: str_field(&l, "type"),
         })
-        .unwrap_or_default();
-    let extra: Map<String, Value> = meta
+        .collect();
+    let extra: BTreeMap<String, prost_types::Value> = meta
         .iter()
         .filter(|(k, _)| !TYPED_METADATA.contains(&k.as_str()))
-        .map(|(k, v)| (k.clone(), v.clone()))
+        .filter_map(|(k, v)| {
+            catalog_proto::value_from_json_str(v.get())
+                .ok()
+                .map(|v| (k.clone(), v))
+        })
         .collect();
-    let provenance = provenance(&row);
     pb::Entity {
-        api_version: str_field(doc, "apiVersion"),
-        kind: str_field(doc, "kind"),
+        api_version: str_field(&doc, "apiVersion"),
+        kind: str_field(&doc, "kind"),
         metadata: Some(pb::EntityMetadata {
-            name: str_field(meta, "name"),
-            namespace: str_field(meta, "namespace"),
+            name: str_field(&meta, "name"),
+            namespace: str_field(&meta, "namespace"),
             uid: row.uid.to_string(),
             etag: row.etag,
-            title: str_field(meta, "title"),
-            description: str_field(meta, "description"),
-            labels: string_map(meta, "labels"),
-            annotations: string_map(meta, "annotations"),
+            title: str_field(&meta, "title"),
+            description: str_field(&meta, "description"),
+            labels: string_map(&meta, "labels"),
+            annotations: string_map(&meta, "annotations"),
             tags,
             links,
-            extra: (!extra.is_empty()).then(|| json_to_struct(&Value::Object(extra))),
+            extra: (!extra.is_empty()).then_some(prost_types::Struct { fields: extra }),
         }),
-        spec: doc.get("spec").map(json_to_struct),
+        spec: doc
+            .get("spec")
+            .map(|s| catalog_proto::struct_from_json_str(s.get()).unwrap_or_default()),
         relations: row
             .relations
             .into_iter()
@@ -333,6 +345,73 @@ pub fn version_to_proto(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn row(doc: serde_json::Value) -> EntityRow {
+        EntityRow {
+            entity_ref: "component:default/a".into(),
+            uid: uuid::Uuid::nil(),
+            etag: "etag".into(),
+            entity: doc.to_string(),
+            sequence: 7,
+            event_id: uuid::Uuid::nil(),
+            location: "file:/a.yaml".into(),
+            updated_at: chrono::DateTime::UNIX_EPOCH,
+            relations: vec![("ownedBy".into(), "group:default/t".into())],
+        }
+    }
+
+    #[test]
+    fn stored_documents_become_structured_entities_keeping_only_well_typed_parts() {
+        let doc = serde_json::json!({
+            "apiVersion": "backstage.io/v1alpha1",
+            "kind": "Component",
+            "metadata": {
+                "name": "a", "title": 5, "description": "d\u{e9}\n",
+                "labels": {"tier": "1", "odd": 2},
+                "annotations": {"backstage.io/x": "y"},
+                "tags": ["java", 3, "go"],
+                "links": [{"url": "https://x", "title": "X", "extra": 1}, "not-a-link"],
+                "custom": {"deep": [1, null, {"z": true}]}, "count": 2.5,
+            },
+            "spec": {"type": "service", "replicas": 3, "owner": "t"},
+        });
+        let e = entity_to_proto(row(doc.clone()));
+        assert_eq!(
+            (e.api_version.as_str(), e.kind.as_str()),
+            ("backstage.io/v1alpha1", "Component")
+        );
+        let m = e.metadata.unwrap();
+        assert_eq!(
+            (m.name.as_str(), m.title.as_str(), m.description.as_str()),
+            ("a", "", "d\u{e9}\n")
+        );
+        assert_eq!(
+            (m.uid.as_str(), m.etag.as_str()),
+            ("00000000-0000-0000-0000-000000000000", "etag")
+        );
+        assert_eq!(m.labels, [("tier".to_string(), "1".to_string())].into());
+        assert_eq!(
+            m.annotations,
+            [("backstage.io/x".to_string(), "y".to_string())].into()
+        );
+        assert_eq!(m.tags, ["java", "go"]);
+        assert_eq!(m.links.len(), 1);
+        assert_eq!(
+            (m.links[0].url.as_str(), m.links[0].title.as_str()),
+            ("https://x", "X")
+        );
+        assert_eq!(
+            catalog_proto::struct_to_json(&m.extra.unwrap()),
+            serde_json::json!({"custom": {"deep": [1, null, {"z": true}]}, "count": 2.5})
+        );
+        assert_eq!(catalog_proto::struct_to_json(&e.spec.unwrap()), doc["spec"]);
+        assert_eq!(e.relations.len(), 1);
+        assert_eq!(e.provenance.unwrap().sequence, 7);
+        // A document that is not an object still makes an (empty) entity.
+        let e = entity_to_proto(row(serde_json::json!([1])));
+        assert!(e.kind.is_empty() && e.spec.is_none());
+        assert!(e.metadata.unwrap().extra.is_none());
+    }
 
     #[test]
     fn highlights_become_text_segments() {

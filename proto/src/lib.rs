@@ -16,4 +16,7 @@ pub mod v1 {
 
 mod value;
 
-pub use value::{json_to_struct, json_to_value, struct_to_json, value_to_json};
+pub use value::{
+    json_to_struct, json_to_value, struct_from_json_str, struct_to_json, value_from_json_str,
+    value_to_json,
+};
