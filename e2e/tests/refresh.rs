@@ -282,3 +282,67 @@ async fn a_running_worker_reads_locations_registered_and_unregistered_at_once() 
     running.await.unwrap().unwrap();
     p.stop().await;
 }
+
+#[tokio::test]
+async fn a_running_worker_reads_changed_files_at_once_without_waiting_for_its_poll() {
+    // With a poll interval of an hour, only the file watch can bring these
+    // changes in: one written in place in a nested directory, one replaced
+    // through a rename as editors do, and a single-file location.
+    let p = Pipeline::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let nested = dir.path().join("team/service");
+    std::fs::create_dir_all(&nested).unwrap();
+    let file = nested.join("catalog-info.yaml");
+    std::fs::write(&file, component("first")).unwrap();
+    let ingestor = p
+        .ingestor_with(vec![dir.path().to_path_buf()], |c| {
+            c.poll_interval_ms = 3_600_000
+        })
+        .await;
+    let worker = CancellationToken::new();
+    let running = tokio::spawn(ingestor.run(worker.clone()));
+    let shows = |wanted: &'static str| {
+        let p = &p;
+        async move {
+            wait_for(wanted, WAIT, || async {
+                let mut grpc = p.grpc().await;
+                let e = grpc
+                    .get_entity(pb::GetEntityRequest {
+                        entity_ref: "component:remote".into(),
+                        ..Default::default()
+                    })
+                    .await
+                    .ok()?
+                    .into_inner()
+                    .entity?;
+                (e.metadata?.description == wanted).then_some(())
+            })
+            .await
+        }
+    };
+    shows("first").await;
+    std::fs::write(&file, component("written in place")).unwrap();
+    shows("written in place").await;
+    let tmp = nested.join(".catalog-info.yaml.swp");
+    std::fs::write(&tmp, component("replaced by a rename")).unwrap();
+    std::fs::rename(&tmp, &file).unwrap();
+    shows("replaced by a rename").await;
+    worker.cancel();
+    running.await.unwrap().unwrap();
+
+    // A location that is one file: its directory is watched.
+    let single = dir.path().join("single.yaml");
+    std::fs::write(&single, component("single, first")).unwrap();
+    std::fs::remove_file(&file).unwrap();
+    let ingestor = p
+        .ingestor_with(vec![single.clone()], |c| c.poll_interval_ms = 3_600_000)
+        .await;
+    let worker = CancellationToken::new();
+    let running = tokio::spawn(ingestor.run(worker.clone()));
+    shows("single, first").await;
+    std::fs::write(&single, component("single, changed")).unwrap();
+    shows("single, changed").await;
+    worker.cancel();
+    running.await.unwrap().unwrap();
+    p.stop().await;
+}

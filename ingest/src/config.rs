@@ -68,6 +68,11 @@ pub struct IngestConfig {
     /// How often file locations are checked for changes, in milliseconds.
     #[serde(default = "default_poll_interval_ms")]
     pub poll_interval_ms: u64,
+    /// Watch file locations for changes (inotify and the like), so that a
+    /// change is read at once rather than at the next poll; polls go on
+    /// for what notifications cannot see.
+    #[serde(default = "default_true")]
+    pub watch_files: bool,
     /// How often URL locations are re-fetched, in seconds, with ±10 % jitter.
     #[serde(default = "default_refresh_interval_secs")]
     pub refresh_interval_secs: u64,
@@ -121,6 +126,7 @@ impl Default for IngestConfig {
         Self {
             locations: Vec::new(),
             poll_interval_ms: default_poll_interval_ms(),
+            watch_files: true,
             refresh_interval_secs: default_refresh_interval_secs(),
             orphan_strategy: OrphanStrategy::default(),
             extra_kinds: Vec::new(),

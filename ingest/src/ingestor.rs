@@ -51,6 +51,18 @@ const REGISTRATIONS_RECHECK: Duration = Duration::from_secs(30);
 /// How soon a pass woken by a location event is followed by another.
 const FOLLOW_UP: Duration = Duration::from_millis(250);
 
+/// How long after a file-system notification the pass that reads it runs:
+/// time for the writer to finish what it is writing.
+const FILE_SETTLE: Duration = Duration::from_millis(20);
+
+/// A change under a watched file location (never, without a watch).
+async fn changed(files: Option<&crate::watch::FileWatch>) {
+    match files {
+        Some(files) => files.changed().await,
+        None => std::future::pending().await,
+    }
+}
+
 /// When registrations must be read from the log again, while they are
 /// listened for.
 #[derive(Debug, Clone, Copy)]
@@ -284,7 +296,16 @@ impl Ingestor {
         // soon, whatever the poll interval: one that read the log just
         // before the stream stored what was heard then sees it.
         let mut follow_up = false;
+        // Changes to files wake the loop too (a short settle later).
+        let mut files = self.config.watch_files.then(|| {
+            crate::watch::FileWatch::new()
+                .map_err(|e| {
+                    tracing::warn!(error = %e, "cannot watch files; their changes wait for the next poll");
+                })
+                .ok()
+        }).flatten();
         loop {
+            let started = Instant::now();
             match self.sync_once().await {
                 Ok(report) => {
                     if report.upserted + report.deleted + report.orphaned + report.conflicts > 0 {
@@ -312,22 +333,43 @@ impl Ingestor {
                 }
                 Err(e) => tracing::error!(error = %e, "sync failed; retrying"),
             }
-            tokio::select! {
-                () = shutdown.cancelled() => {
-                    if let Some(leases) = &self.leases {
-                        let keys: Vec<String> = self.roots.iter().map(|r| r.spec.key()).collect();
-                        leases.release(&keys).await;
+            let pass = started.elapsed();
+            if let Some(files) = &mut files {
+                files.follow(self.roots.iter().filter(|r| r.held).map(|r| &r.spec));
+            }
+            let next = tokio::time::sleep(if std::mem::take(&mut follow_up) {
+                self.config.poll_interval().min(FOLLOW_UP)
+            } else {
+                self.config.poll_interval()
+            });
+            tokio::pin!(next);
+            let mut file_changed = false;
+            loop {
+                tokio::select! {
+                    () = shutdown.cancelled() => {
+                        if let Some(leases) = &self.leases {
+                            let keys: Vec<String> = self.roots.iter().map(|r| r.spec.key()).collect();
+                            leases.release(&keys).await;
+                        }
+                        return Ok(());
                     }
-                    return Ok(());
-                }
-                () = tokio::time::sleep(if std::mem::take(&mut follow_up) {
-                    self.config.poll_interval().min(FOLLOW_UP)
-                } else {
-                    self.config.poll_interval()
-                }) => {}
-                Some(_) = heard.next() => {
-                    self.heard_location_event();
-                    follow_up = true;
+                    () = &mut next => break,
+                    Some(_) = heard.next() => {
+                        self.heard_location_event();
+                        follow_up = true;
+                        break;
+                    }
+                    () = changed(files.as_ref()), if !file_changed => {
+                        // Let the writer finish (an editor's writes come in
+                        // bursts), and keep the pass no busier than half
+                        // the time however often files change.
+                        file_changed = true;
+                        let wait = FILE_SETTLE.max(pass);
+                        let soon = tokio::time::Instant::now() + wait;
+                        if soon < next.deadline() {
+                            next.as_mut().reset(soon);
+                        }
+                    }
                 }
             }
         }

@@ -23,6 +23,7 @@ pub mod push;
 pub mod read;
 pub mod registry;
 pub mod state;
+pub mod watch;
 
 pub use config::{IngestConfig, LocationConfig, OrphanStrategy};
 pub use ingestor::{Ingestor, SyncReport};
