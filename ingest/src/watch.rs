@@ -21,6 +21,10 @@ pub struct FileWatch {
     watched: BTreeMap<PathBuf, RecursiveMode>,
     /// Paths that could not be watched, each reported once.
     failed: HashSet<PathBuf>,
+    /// The locations last followed, and whether each of them is watched:
+    /// following the same ones again is free unless one was not.
+    followed: Vec<LocationSpec>,
+    complete: bool,
     changed: Arc<Notify>,
 }
 
@@ -46,6 +50,8 @@ impl FileWatch {
             watcher,
             watched: BTreeMap::new(),
             failed: HashSet::new(),
+            followed: Vec::new(),
+            complete: false,
             changed,
         })
     }
@@ -53,9 +59,31 @@ impl FileWatch {
     /// Watches what `roots` read (their file locations) and nothing else: a
     /// directory or a glob's base recursively, a single file through its
     /// directory (editors replace files rather than write them in place).
+    /// Called after every pass: it looks at the file system only when the
+    /// locations changed or one of them could not be watched yet.
     pub fn follow<'a>(&mut self, roots: impl IntoIterator<Item = &'a LocationSpec>) {
-        let wanted: BTreeMap<PathBuf, RecursiveMode> =
-            roots.into_iter().filter_map(watch_of).collect();
+        let roots: Vec<LocationSpec> = roots
+            .into_iter()
+            .filter(|r| r.kind == LocationType::File)
+            .cloned()
+            .collect();
+        if self.complete && roots == self.followed {
+            return;
+        }
+        let mut complete = true;
+        let mut wanted: BTreeMap<PathBuf, RecursiveMode> = BTreeMap::new();
+        for root in &roots {
+            match watch_of(root) {
+                // A directory wanted both ways is watched recursively.
+                Some((path, mode)) => {
+                    let entry = wanted.entry(path).or_insert(mode);
+                    if mode == RecursiveMode::Recursive {
+                        *entry = mode;
+                    }
+                }
+                None => complete = false,
+            }
+        }
         let gone: Vec<PathBuf> = self
             .watched
             .iter()
@@ -77,6 +105,7 @@ impl FileWatch {
                     self.watched.insert(path, mode);
                 }
                 Err(e) => {
+                    complete = false;
                     if self.failed.insert(path.clone()) {
                         tracing::warn!(
                             path = %path.display(),
@@ -87,6 +116,8 @@ impl FileWatch {
                 }
             }
         }
+        self.followed = roots;
+        self.complete = complete;
     }
 
     /// Waits for a change under a watched path (returns at once when one
@@ -188,7 +219,12 @@ mod tests {
                 .is_err()
         );
         // A location that does not exist is skipped (and polled), not an error.
-        w.follow(&[file_spec(&dir.path().join("missing"))]);
+        let later = [file_spec(&dir.path().join("later"))];
+        w.follow(&later);
         assert_eq!(w.watched().count(), 0);
+        // ... and watched once it exists, the same locations followed again.
+        std::fs::create_dir(dir.path().join("later")).unwrap();
+        w.follow(&later);
+        assert_eq!(w.watched().count(), 1);
     }
 }
