@@ -141,6 +141,32 @@ async fn queries_page_with_cursors_and_accept_predicates_and_facets() {
     assert_eq!(status, 400);
     is_error_body(&body, 400, "InputError");
 
+    // Fields: only those asked for, in the lists and in by-query pages.
+    let (status, list) = r
+        .get("/entities?filter=metadata.name=artist-lookup&fields=kind,metadata.name,spec.type")
+        .await;
+    assert_eq!(status, 200, "{list}");
+    assert_eq!(
+        list,
+        json!([{"kind": "Component", "metadata": {"name": "artist-lookup"}, "spec": {"type": "service"}}])
+    );
+    let (status, page) = r
+        .get("/entities/by-query?filter=metadata.name=artist-lookup&fields=metadata.annotations.backstage.io/techdocs-ref,relations")
+        .await;
+    assert_eq!(status, 200, "{page}");
+    let item = &page["items"][0];
+    assert_eq!(
+        item.as_object().unwrap().keys().collect::<Vec<_>>(),
+        ["metadata", "relations"],
+        "{item}"
+    );
+    assert_eq!(
+        item["metadata"]["annotations"].as_object().unwrap().len(),
+        1,
+        "{item}"
+    );
+    assert!(!item["relations"].as_array().unwrap().is_empty(), "{item}");
+
     // Full text.
     let (_, hits) = r
         .get("/entities/by-query?fullTextFilterTerm=artist&limit=50")
