@@ -33,11 +33,12 @@ fn members(text: &str) -> Members<'_> {
 
 /// A member's string (empty when absent or not a string).
 fn str_field(m: &Members<'_>, key: &str) -> String {
-    m.get(key).map(|v| as_string(v)).unwrap_or_default()
+    m.get(key).and_then(|v| string(v)).unwrap_or_default()
 }
 
-fn as_string(v: &RawValue) -> String {
-    serde_json::from_str(v.get()).unwrap_or_default()
+/// The string a value is, if it is one.
+fn string(v: &RawValue) -> Option<String> {
+    serde_json::from_str(v.get()).ok()
 }
 
 /// A member that is an object of strings (other values left out).
@@ -46,7 +47,7 @@ fn string_map(m: &Members<'_>, key: &str) -> std::collections::HashMap<String, S
         .map(|v| {
             members(v.get())
                 .into_iter()
-                .filter_map(|(k, v)| serde_json::from_str::<String>(v.get()).ok().map(|s| (k, s)))
+                .filter_map(|(k, v)| string(v).map(|s| (k, s)))
                 .collect()
         })
         .unwrap_or_default()
@@ -88,10 +89,10 @@ pub fn render(row: EntityRow, view: pb::EntityView, projection: &Projection) -> 
 /// values.
 pub fn entity_json(row: &EntityRow, projection: &Projection) -> String {
     if projection.is_all()
-        && let Ok(top) = serde_json::from_str::<BTreeMap<String, &RawValue>>(&row.entity)
+        && let Ok(top) = serde_json::from_str::<Members<'_>>(&row.entity)
     {
         let metadata = match top.get("metadata") {
-            Some(m) => match serde_json::from_str::<BTreeMap<String, &RawValue>>(m.get()) {
+            Some(m) => match serde_json::from_str::<Members<'_>>(m.get()) {
                 Ok(metadata) => metadata,
                 Err(_) => return entity_json_parsed(row, projection),
             },
@@ -124,20 +125,18 @@ fn entity_json_parsed(row: &EntityRow, projection: &Projection) -> String {
         metadata.insert("uid".into(), Value::String(row.uid.to_string()));
         metadata.insert("etag".into(), Value::String(row.etag.clone()));
     }
-    let relations = row
-        .relations
-        .iter()
-        .map(|(kind, target)| serde_json::json!({"type": kind, "targetRef": target}))
-        .collect();
-    doc.insert("relations".into(), Value::Array(relations));
+    doc.insert(
+        "relations".into(),
+        serde_json::to_value(relations_json(&row.relations)).unwrap_or_default(),
+    );
     projection.apply_json(Value::Object(doc)).to_string()
 }
 
 /// A stored document's top-level and metadata members as text, with what
 /// the catalog adds, serialized without parsing the members.
 struct RawEntity<'a> {
-    top: &'a BTreeMap<String, &'a RawValue>,
-    metadata: &'a BTreeMap<String, &'a RawValue>,
+    top: &'a Members<'a>,
+    metadata: &'a Members<'a>,
     uid: String,
     etag: &'a str,
     relations: &'a [(String, String)],
@@ -149,6 +148,16 @@ struct RelationJson<'a> {
     r#type: &'a str,
     #[serde(rename = "targetRef")]
     target_ref: &'a str,
+}
+
+fn relations_json(relations: &[(String, String)]) -> Vec<RelationJson<'_>> {
+    relations
+        .iter()
+        .map(|(kind, target)| RelationJson {
+            r#type: kind,
+            target_ref: target,
+        })
+        .collect()
 }
 
 struct RawMetadata<'a>(&'a RawEntity<'a>);
@@ -182,15 +191,7 @@ impl serde::Serialize for RawEntity<'_> {
         if !self.top.contains_key("metadata") {
             map.serialize_entry("metadata", &RawMetadata(self))?;
         }
-        let relations: Vec<RelationJson<'_>> = self
-            .relations
-            .iter()
-            .map(|(kind, target)| RelationJson {
-                r#type: kind,
-                target_ref: target,
-            })
-            .collect();
-        map.serialize_entry("relations", &relations)?;
+        map.serialize_entry("relations", &relations_json(self.relations))?;
         map.end()
     }
 }
@@ -216,7 +217,7 @@ pub fn entity_to_proto(row: EntityRow) -> pb::Entity {
         .unwrap_or_default();
     let tags = items(&meta, "tags")
         .into_iter()
-        .filter_map(|t| serde_json::from_str::<String>(t.get()).ok())
+        .filter_map(string)
         .collect();
     let links = items(&meta, "links")
         .into_iter()
@@ -498,7 +499,7 @@ impl Projection {
             return doc;
         }
         let paths: Vec<&[String]> = self.paths.iter().map(Vec::as_slice).collect();
-        pick_json(doc, &paths)
+        catalog_model::projection::select_paths(doc, &paths)
     }
 
     /// Keeps only the selected parts of `e`.
@@ -520,7 +521,7 @@ impl Projection {
             Some(subs) if subs.is_empty() => None,
             Some(subs) => e
                 .spec
-                .map(|s| json_to_struct(&project_json(&catalog_proto::struct_to_json(&s), &subs))),
+                .map(|s| json_to_struct(&project_json(catalog_proto::struct_to_json(&s), &subs))),
         };
         e.metadata = match self.under("metadata") {
             None => e.metadata,
@@ -592,7 +593,7 @@ fn project_metadata(m: pb::EntityMetadata, subs: &[Vec<String>]) -> pb::EntityMe
         } else {
             m.extra.map(|x| {
                 json_to_struct(&project_json(
-                    &catalog_proto::struct_to_json(&x),
+                    catalog_proto::struct_to_json(&x),
                     &extra_subs,
                 ))
             })
@@ -600,65 +601,8 @@ fn project_metadata(m: pb::EntityMetadata, subs: &[Vec<String>]) -> pb::EntityMe
     }
 }
 
-/// The parts of `v` at `paths`, where a key matches one or more leading
-/// segments of a path joined by dots.
-fn pick_json(v: Value, paths: &[&[String]]) -> Value {
-    let Value::Object(map) = v else {
-        return v;
-    };
-    let mut out = Map::new();
-    for (key, value) in map {
-        let mut whole = false;
-        let mut subs: Vec<&[String]> = Vec::new();
-        for path in paths {
-            let mut joined = String::new();
-            for (i, segment) in path.iter().enumerate() {
-                if i > 0 {
-                    joined.push('.');
-                }
-                joined.push_str(segment);
-                if joined == key {
-                    if i + 1 == path.len() {
-                        whole = true;
-                    } else {
-                        subs.push(&path[i + 1..]);
-                    }
-                    break;
-                }
-                if joined.len() >= key.len() {
-                    break;
-                }
-            }
-        }
-        if whole {
-            out.insert(key, value);
-        } else if !subs.is_empty() {
-            out.insert(key, pick_json(value, &subs));
-        }
-    }
-    Value::Object(out)
-}
-
 /// The parts of a JSON object at `paths` (each a list of keys).
-fn project_json(v: &Value, paths: &[Vec<String>]) -> Value {
-    let Value::Object(map) = v else {
-        return v.clone();
-    };
-    let mut out = Map::new();
-    for (key, value) in map {
-        let subs: Vec<Vec<String>> = paths
-            .iter()
-            .filter(|p| p[0] == *key)
-            .map(|p| p[1..].to_vec())
-            .collect();
-        if subs.is_empty() {
-            continue;
-        }
-        if subs.iter().any(Vec::is_empty) {
-            out.insert(key.clone(), value.clone());
-        } else {
-            out.insert(key.clone(), project_json(value, &subs));
-        }
-    }
-    Value::Object(out)
+fn project_json(v: Value, paths: &[Vec<String>]) -> Value {
+    let paths: Vec<&[String]> = paths.iter().map(Vec::as_slice).collect();
+    catalog_model::projection::select_paths(v, &paths)
 }

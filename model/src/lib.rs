@@ -13,6 +13,7 @@ pub mod entity_ref;
 pub mod event;
 pub mod fields;
 pub mod kinds;
+pub mod projection;
 pub mod relation;
 pub mod subject;
 mod validate;

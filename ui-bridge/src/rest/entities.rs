@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 
 use super::{Req, RestError, parse_filters, predicate_filter, query_pairs};
 use crate::convert::{entity_raw, entity_value};
+use catalog_model::projection::select_fields;
 
 /// Entities are asked of the API as JSON text, which the bridge passes on.
 const JSON_VIEW: i32 = pb::EntityView::Json as i32;
@@ -300,44 +301,13 @@ async fn batch_get(
                 if fields.is_empty() {
                     entity_raw(e)
                 } else {
-                    serde_json::value::to_raw_value(&project(entity_value(&e), &fields))
+                    serde_json::value::to_raw_value(&select_fields(entity_value(&e), &fields))
                         .unwrap_or_default()
                 }
             })
         }));
     }
     Ok(out)
-}
-
-/// Keeps only `fields` (dotted paths) of a JSON entity; all when empty.
-fn project(entity: Value, fields: &[String]) -> Value {
-    if fields.is_empty() {
-        return entity;
-    }
-    let mut out = json!({});
-    for f in fields {
-        let parts: Vec<&str> = f.split('.').collect();
-        let mut src = &entity;
-        let mut found = true;
-        for p in &parts {
-            match src.get(p) {
-                Some(v) => src = v,
-                None => {
-                    found = false;
-                    break;
-                }
-            }
-        }
-        if !found {
-            continue;
-        }
-        let mut dst = &mut out;
-        for p in &parts[..parts.len() - 1] {
-            dst = &mut dst[*p];
-        }
-        dst[parts[parts.len() - 1]] = src.clone();
-    }
-    out
 }
 
 #[derive(Deserialize)]
@@ -878,7 +848,7 @@ mod tests {
     fn projection_keeps_only_the_named_paths() {
         let e = json!({"kind": "Component", "metadata": {"name": "a", "tags": ["x"]}, "spec": {"type": "service"}});
         assert_eq!(
-            project(
+            select_fields(
                 e,
                 &["kind".into(), "metadata.name".into(), "spec.nope".into()]
             ),
